@@ -1,0 +1,62 @@
+"""char-rnn's striped batch layout for truncated backpropagation through time.
+
+The split is cut into ``batch_size`` contiguous rows; batch ``i`` is columns
+``[i*seq_len, (i+1)*seq_len)`` of every row. Row ``r`` of batch ``i+1`` continues exactly where
+row ``r`` of batch ``i`` ended, so the hidden state can be carried from one batch to the next
+(detached) and the model sees unbounded context.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import CorpusError
+
+
+def min_chars(batch_size: int, seq_len: int) -> int:
+    """The fewest symbols a split needs for one striped batch."""
+    return batch_size * seq_len + 1
+
+
+class StripedBatches:
+    def __init__(self, data: np.ndarray, batch_size: int, seq_len: int, what: str = "training"):
+        need = min_chars(batch_size, seq_len)
+        if len(data) < need:
+            raise CorpusError(
+                f"the {what} split has {len(data):,} characters; batch size {batch_size} x "
+                f"sequence length {seq_len} needs at least {need:,} "
+                f"(use a larger file or smaller --batch-size/--seq-len)"
+            )
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self.row_len = (len(data) - 1) // batch_size
+        self.per_epoch = self.row_len // seq_len
+        rows = self.row_len * batch_size
+        # x and y as (batch, row_len) views of the compact array; converted to int64 per batch.
+        self._x = data[:rows].reshape(batch_size, self.row_len)
+        self._y = data[1 : rows + 1].reshape(batch_size, self.row_len)
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    def get(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``i`` (0 <= i < len(self)) as int64 tensors of shape (batch_size, seq_len)."""
+        a, b = i * self.seq_len, (i + 1) * self.seq_len
+        x = torch.from_numpy(self._x[:, a:b].astype(np.int64))
+        y = torch.from_numpy(self._y[:, a:b].astype(np.int64))
+        return x, y
+
+
+def eval_rows(data: np.ndarray, max_rows: int, max_chars: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation split as ``rows`` long contiguous streams, for one batched forward pass."""
+    if max_chars is not None and len(data) > max_chars + 1:
+        data = data[: max_chars + 1]
+    rows = max(1, min(max_rows, (len(data) - 1) // 32))
+    row_len = (len(data) - 1) // rows
+    if row_len < 1:
+        raise CorpusError(f"the validation split has {len(data)} characters; it needs at least 2")
+    n = rows * row_len
+    x = torch.from_numpy(data[:n].astype(np.int64)).view(rows, row_len)
+    y = torch.from_numpy(data[1 : n + 1].astype(np.int64)).view(rows, row_len)
+    return x, y

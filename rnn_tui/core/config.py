@@ -1,0 +1,89 @@
+"""Every training option in one dataclass: the CLI builds it, the run directory stores it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .model import CELLS
+
+
+@dataclass
+class TrainConfig:
+    # data
+    vocab: str = "char"  # "char" or "byte"
+    val_fraction: float = 0.1
+    batch_size: int = 32
+    seq_len: int = 100
+    # model
+    cell: str = "lstm"
+    layers: int = 2
+    hidden: int = 256
+    embed: int = 64
+    dropout: float = 0.0
+    # optimisation
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    decay_steps: int = 5000  # cosine decay length when --max-steps is not given
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    seed: int = 1337
+    # cadence
+    eval_every: int = 200  # steps
+    eval_chars: int = 0  # 0 = the whole validation split
+    save_every_minutes: float = 2.0
+    sample_every_s: float = 15.0
+    sample_length: int = 300
+    temperature: float = 0.8
+    top_k: int = 0
+    prime: str = ""
+    # limits and device
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    device: str = "auto"
+    threads: int | None = None
+
+    def validate(self) -> "TrainConfig":
+        def positive(name: str) -> None:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
+
+        for name in ("batch_size", "seq_len", "layers", "hidden", "embed", "lr", "eval_every",
+                     "sample_length", "decay_steps"):
+            positive(name)
+        if self.vocab not in ("char", "byte"):
+            raise ConfigError(f"vocabulary must be char or byte (got {self.vocab!r})")
+        if self.cell not in CELLS:
+            raise ConfigError(f"--cell must be one of {', '.join(CELLS)} (got {self.cell!r})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if not 0.0 < self.val_fraction < 0.5:
+            raise ConfigError(f"--val-fraction must be in (0, 0.5) (got {self.val_fraction})")
+        if self.temperature < 0:
+            raise ConfigError(f"--temperature must be >= 0 (got {self.temperature})")
+        if self.top_k < 0:
+            raise ConfigError(f"--top-k must be >= 0 (got {self.top_k})")
+        if self.grad_clip < 0:
+            raise ConfigError(f"--grad-clip must be >= 0 (got {self.grad_clip})")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"--warmup-steps must be >= 0 (got {self.warmup_steps})")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ConfigError(f"--max-steps must be positive (got {self.max_steps})")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"--max-minutes must be positive (got {self.max_minutes})")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"--device must be auto, cpu, cuda or mps (got {self.device!r})")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    # Options that define the model and data layout: a resumed run must keep them.
+    ARCHITECTURE = ("vocab", "cell", "layers", "hidden", "embed")

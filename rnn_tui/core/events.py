@@ -1,0 +1,159 @@
+"""The trainer's interface to any front end: commands in, events out.
+
+Both are small frozen dataclasses of plain values (and numpy arrays for hidden states), so they
+cross a thread queue or a process pipe unchanged. A front end sends ``Command``s and receives
+``Event``s; it never calls into the model directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+# ---------------------------------------------------------------- commands (front end -> trainer)
+
+
+@dataclass(frozen=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True)
+class SampleNow:
+    pass
+
+
+@dataclass(frozen=True)
+class SaveNow:
+    pass
+
+
+@dataclass(frozen=True)
+class SetSampling:
+    """Sampling settings for the next samples; ``None`` leaves a setting unchanged."""
+
+    temperature: float | None = None
+    top_k: int | None = None
+    prime: str | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop training; with ``save`` the trainer writes ``latest.pt`` first."""
+
+    save: bool = True
+
+
+Command = Union[Pause, Resume, SampleNow, SaveNow, SetSampling, Stop]
+
+# ---------------------------------------------------------------- events (trainer -> front end)
+
+STATES = ("starting", "training", "paused", "evaluating", "sampling", "saving", "finished", "failed")
+
+
+@dataclass(frozen=True)
+class Started:
+    run_dir: str
+    corpus: str
+    config: dict
+    vocab_size: int
+    n_params: int
+    device: str
+    train_chars: int
+    val_chars: int
+    batches_per_epoch: int
+    step: int  # > 0 when resumed
+    best_val: float | None
+    max_steps: int | None
+    max_minutes: float | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Training steps since the previous ``Progress`` (sent a few times a second, not per step)."""
+
+    steps: list[int]
+    losses: list[float]
+    step: int
+    epoch: float  # fractional epochs done
+    lr: float
+    grad_norm: float
+    chars_per_s: float  # over the steps in this message, training time only
+    elapsed_s: float  # wall time of this session's training
+    tokens: int  # characters trained on so far (this run, including resumed part)
+    gpu_mem_mb: float | None = None
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    step: int
+    val_loss: float
+    best_val: float
+    is_best: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Sampled:
+    step: int
+    prime: str
+    text: str
+    temperature: float
+    top_k: int
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class Probed:
+    """Hidden states while reading ``text``: ``h`` and ``c`` shaped (layers, len(text), hidden)."""
+
+    step: int
+    text: str
+    h: np.ndarray
+    c: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: str
+
+
+@dataclass(frozen=True)
+class SamplingChanged:
+    temperature: float
+    top_k: int
+    prime: str
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: str
+    reason: str  # "manual", "periodic", "best", "final"
+
+
+@dataclass(frozen=True)
+class Notice:
+    level: str  # "info", "warning", "error"
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: str  # "max-steps", "max-minutes", "stopped", "error"
+    step: int
+    checkpoint: str | None
+    error: str | None = None
+
+
+Event = Union[
+    Started, Progress, Evaluated, Sampled, Probed, StateChanged, SamplingChanged,
+    CheckpointSaved, Notice, Finished,
+]

@@ -1,0 +1,70 @@
+"""The model: embedding -> recurrent stack (LSTM, GRU or vanilla RNN) -> linear over the vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    cell: str = "lstm"
+    layers: int = 2
+    hidden: int = 256
+    embed: int = 64
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class CharRNN(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed)
+        rnn_dropout = cfg.dropout if cfg.layers > 1 else 0.0
+        self.rnn = CELLS[cfg.cell](cfg.embed, cfg.hidden, cfg.layers, batch_first=True, dropout=rnn_dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
+        if cfg.cell == "lstm":
+            # Forget-gate bias 1 (Jozefowicz et al. 2015): cells remember by default early in training.
+            # PyTorch's gate order is input, forget, cell, output; the two biases add up.
+            h = cfg.hidden
+            with torch.no_grad():
+                for k in range(cfg.layers):
+                    getattr(self.rnn, f"bias_ih_l{k}")[h : 2 * h].fill_(1.0)
+                    getattr(self.rnn, f"bias_hh_l{k}")[h : 2 * h].fill_(0.0)
+
+    def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        out, state = self.rnn(self.embed(idx), state)
+        return self.head(self.drop(out)), state
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def zero_state(cfg: ModelConfig, batch: int, device: torch.device | str) -> State:
+    z = lambda: torch.zeros(cfg.layers, batch, cfg.hidden, device=device)  # noqa: E731
+    return (z(), z()) if cfg.cell == "lstm" else z()
+
+
+def detach_state(state: State) -> State:
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach()
+
+
+def state_tensors(state: State) -> list[torch.Tensor]:
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def state_from_tensors(tensors: list[torch.Tensor], cell: str) -> State:
+    return (tensors[0], tensors[1]) if cell == "lstm" else tensors[0]

@@ -1,0 +1,117 @@
+"""The run directory: everything a run writes, in one place.
+
+runs/<name>/
+    config.json          the options (rewritten atomically)
+    metrics.jsonl        one line per training step ({"kind": "train"}) and evaluation ({"kind": "val"})
+    samples.jsonl        every sample with its step and temperature
+    checkpoints/latest.pt, checkpoints/best.pt
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import CheckpointError
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self._metrics = None
+        self._samples = None
+
+    @classmethod
+    def create(cls, root: str | Path, stem: str) -> "RunDir":
+        root = Path(root)
+        base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name, n = base, 1
+        while (root / name).exists():
+            n += 1
+            name = f"{base}-{n}"
+        return cls(root / name)
+
+    @property
+    def latest(self) -> Path:
+        return self.checkpoints / "latest.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    def write_config(self, config: dict) -> None:
+        write_text_atomic(self.path / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    def _append(self, name: str, rows: list[dict]) -> None:
+        if not rows:
+            return
+        f = getattr(self, name)
+        if f is None:
+            f = open(self.path / f"{name[1:]}.jsonl", "a", encoding="utf-8")
+            setattr(self, name, f)
+        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        f.flush()
+
+    def log_metrics(self, rows: list[dict]) -> None:
+        self._append("_metrics", rows)
+
+    def log_sample(self, row: dict) -> None:
+        self._append("_samples", [row])
+
+    def read_metrics(self) -> list[dict]:
+        p = self.path / "metrics.jsonl"
+        if not p.exists():
+            return []
+        rows = []
+        for line in p.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+        return rows
+
+    def close(self) -> None:
+        for name in ("_metrics", "_samples"):
+            f = getattr(self, name)
+            if f is not None:
+                f.close()
+                setattr(self, name, None)
+
+
+def resolve_checkpoint(arg: str | Path) -> Path:
+    """A checkpoint file, or a run directory (its latest checkpoint)."""
+    p = Path(arg)
+    if p.is_dir():
+        for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
+            if candidate.exists():
+                return candidate
+        raise CheckpointError(f"no checkpoint in {p} (looked for checkpoints/latest.pt)")
+    if not p.exists():
+        raise CheckpointError(f"checkpoint not found: {p}")
+    return p
+
+
+def run_dir_of(checkpoint: Path) -> Path | None:
+    """The run directory a checkpoint lives in, if it is in the standard layout."""
+    if checkpoint.parent.name == "checkpoints" and (checkpoint.parent.parent / "config.json").exists():
+        return checkpoint.parent.parent
+    return None

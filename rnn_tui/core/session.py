@@ -1,0 +1,233 @@
+"""The training session: a trainer driven by commands, reporting events.
+
+``run_session`` is the loop both front ends use: the headless CLI (events printed) and the live
+app (events shown on screen, from a thread or another process). It reads commands between steps
+without blocking, sends ``Progress`` on a clock (``post_interval``), not every step, and does the
+periodic work (evaluation, samples, checkpoints) on the trainer's own thread, between steps.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+from typing import Callable, Protocol
+
+from . import events as ev
+from .errors import RnnTuiError
+from .trainer import Trainer
+
+
+class Inbox(Protocol):
+    def get(self, block: bool = True, timeout: float | None = None): ...
+
+
+Emit = Callable[[ev.Event], None]
+
+PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
+
+
+class Session:
+    def __init__(self, trainer: Trainer, inbox: Inbox, emit: Emit, *, post_interval: float = 0.5,
+                 start_paused: bool = False):
+        self.t = trainer
+        self.inbox = inbox
+        self.emit = emit
+        self.post_interval = post_interval
+        self.paused = start_paused
+        self.stop_requested: ev.Stop | None = None
+        cfg = trainer.cfg
+        self.temperature = cfg.temperature
+        self.top_k = cfg.top_k
+        self.prime = cfg.prime
+        self.sample_requested = False
+        self.save_requested = False
+        self.active_s = 0.0  # training wall time, paused time excluded
+        self._state = ""
+
+    # ------------------------------------------------------------------ helpers
+    def set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.emit(ev.StateChanged(state))
+
+    def handle(self, cmd) -> None:
+        if isinstance(cmd, ev.Pause):
+            self.paused = True
+        elif isinstance(cmd, ev.Resume):
+            self.paused = False
+        elif isinstance(cmd, ev.SampleNow):
+            self.sample_requested = True
+        elif isinstance(cmd, ev.SaveNow):
+            self.save_requested = True
+        elif isinstance(cmd, ev.SetSampling):
+            if cmd.temperature is not None:
+                self.temperature = max(0.0, float(cmd.temperature))
+            if cmd.top_k is not None:
+                self.top_k = max(0, int(cmd.top_k))
+            if cmd.prime is not None:
+                self.prime = cmd.prime
+            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
+        elif isinstance(cmd, ev.Stop):
+            self.stop_requested = cmd
+        else:
+            self.emit(ev.Notice("warning", f"ignored unknown command {type(cmd).__name__}"))
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Handle every queued command; wait up to ``timeout`` for the first one if given."""
+        try:
+            cmd = self.inbox.get(timeout=timeout) if timeout else self.inbox.get(block=False)
+        except queue.Empty:
+            return
+        while True:
+            self.handle(cmd)
+            try:
+                cmd = self.inbox.get(block=False)
+            except queue.Empty:
+                return
+
+    def post_progress(self, train_s: float, steps_chars: int) -> None:
+        rows = self.t.collect()
+        if not rows:
+            return
+        t = self.t
+        if self.t.run is not None:
+            self.t.run.log_metrics([
+                {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
+                for s, loss, g, lr in rows
+            ])
+        gpu_mb = None
+        if t.device.type == "cuda":
+            import torch
+
+            gpu_mb = torch.cuda.max_memory_allocated(t.device) / 2**20
+        self.emit(ev.Progress(
+            steps=[r[0] for r in rows], losses=[r[1] for r in rows], step=t.step,
+            epoch=t.epoch_progress, lr=rows[-1][3], grad_norm=rows[-1][2],
+            chars_per_s=steps_chars / train_s if train_s > 0 else 0.0, elapsed_s=self.active_s,
+            tokens=t.tokens, gpu_mem_mb=gpu_mb,
+        ))
+        if not all(math.isfinite(r[1]) for r in rows):
+            raise RnnTuiError(f"the loss became {rows[-1][1]} at step {rows[-1][0]}; try a lower --lr")
+
+    def evaluate(self) -> None:
+        self.set_state("evaluating")
+        t0 = time.perf_counter()
+        before = self.t.best_val
+        val = self.t.evaluate()
+        is_best = val < before
+        if self.t.run is not None:
+            self.t.run.log_metrics([{"kind": "val", "step": self.t.step, "val_loss": round(val, 5)}])
+        self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
+        if is_best and self.t.run is not None:
+            self.save("best")
+
+    def sample(self) -> None:
+        self.set_state("sampling")
+        s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime,
+                          record=PROBE_CHARS)
+        if self.t.run is not None:
+            self.t.run.log_sample({"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k,
+                                   "prime": s.prime, "text": s.text})
+        self.emit(ev.Sampled(self.t.step, s.prime, s.text, s.temperature, s.top_k, s.unknown))
+        if s.h is not None:
+            self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
+
+    def save(self, reason: str) -> str | None:
+        if self.t.run is None:
+            return None
+        self.set_state("saving")
+        try:
+            path = self.t.save(reason)
+        except OSError as exc:
+            self.emit(ev.Notice("error", f"saving failed ({exc.strerror or exc}); training goes on"))
+            return None
+        self.emit(ev.CheckpointSaved(self.t.step, str(path), reason))
+        return str(path)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> ev.Finished:
+        t, cfg = self.t, self.t.cfg
+        if t.run is not None:
+            t.run.write_config(t.config_record())
+        self.emit(ev.Started(
+            run_dir=str(t.run.path) if t.run else "", corpus=str(t.corpus.path or ""),
+            config=cfg.to_dict(), vocab_size=t.vocab.size, n_params=t.model.num_params(),
+            device=str(t.device), train_chars=t.train_chars, val_chars=t.val_chars,
+            batches_per_epoch=len(t.batches), step=t.step,
+            best_val=t.best_val if math.isfinite(t.best_val) else None,
+            max_steps=cfg.max_steps, max_minutes=cfg.max_minutes,
+        ))
+        self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
+        chars_per_step = cfg.batch_size * cfg.seq_len
+        next_post = time.monotonic() + self.post_interval
+        next_sample = time.monotonic() + min(cfg.sample_every_s, 5.0)  # the first sample comes early
+        next_save = self.active_s + cfg.save_every_minutes * 60
+        train_s, train_steps = 0.0, 0
+        reason, error = "stopped", None
+        try:
+            while True:
+                self.drain()
+                if self.stop_requested:
+                    break
+                if self.save_requested:
+                    self.save_requested = False
+                    self.save("manual")
+                if self.sample_requested:
+                    self.sample_requested = False
+                    self.sample()
+                    next_sample = time.monotonic() + cfg.sample_every_s
+                if self.paused:
+                    self.post_progress(train_s, train_steps * chars_per_step)
+                    train_s, train_steps = 0.0, 0
+                    self.set_state("paused")
+                    self.drain(timeout=0.1)
+                    continue
+                if cfg.max_steps is not None and t.step >= cfg.max_steps:
+                    reason = "max-steps"
+                    break
+                if cfg.max_minutes is not None and self.active_s >= cfg.max_minutes * 60:
+                    reason = "max-minutes"
+                    break
+                self.set_state("training")
+                t0 = time.monotonic()
+                t.train_step()
+                now = time.monotonic()
+                train_s += now - t0
+                train_steps += 1
+                self.active_s += now - t0
+                if now >= next_post:
+                    self.post_progress(train_s, train_steps * chars_per_step)
+                    train_s, train_steps = 0.0, 0
+                    next_post = time.monotonic() + self.post_interval
+                if t.step % cfg.eval_every == 0:
+                    self.evaluate()
+                if now >= next_sample:
+                    self.sample()
+                    next_sample = time.monotonic() + cfg.sample_every_s
+                if self.active_s >= next_save:
+                    self.save("periodic")
+                    next_save = self.active_s + cfg.save_every_minutes * 60
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        except RnnTuiError as exc:
+            reason, error = "error", str(exc)
+            self.emit(ev.Notice("error", error))
+        path = None
+        if error is None:
+            self.post_progress(train_s, train_steps * chars_per_step)
+            # A failed run keeps its last good checkpoint rather than overwriting it with bad weights.
+            if self.stop_requested is None or self.stop_requested.save:
+                if t.step > 0 and t.step % cfg.eval_every != 0:
+                    self.evaluate()
+                path = self.save("final")
+        self.set_state("failed" if error else "finished")
+        done = ev.Finished(reason=reason, step=t.step, checkpoint=path, error=error)
+        self.emit(done)
+        if t.run is not None:
+            t.run.close()
+        return done
+
+
+def run_session(trainer: Trainer, inbox: Inbox, emit: Emit, **kw) -> ev.Finished:
+    return Session(trainer, inbox, emit, **kw).run()

@@ -1,0 +1,281 @@
+"""The trainer: one object that owns the model, the optimiser and the data position.
+
+Use it from a script::
+
+    corpus = read_corpus("input.txt")
+    trainer = Trainer(TrainConfig(max_steps=1000), corpus, run=RunDir.create("runs", "input"))
+    for _ in range(100):
+        trainer.train_step()
+    print(trainer.collect())          # [(step, loss, grad_norm, lr), ...]
+    print(trainer.evaluate())         # validation loss, nats/char
+    print(trainer.sample(200).text)
+    trainer.save("manual")
+
+``session.run_session`` drives a trainer from a queue of commands and reports events; the headless
+CLI and the live app both use it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt_io
+from .batches import StripedBatches, eval_rows, min_chars
+from .config import TrainConfig
+from .corpus import Corpus, Vocab
+from .errors import CheckpointError, ConfigError
+from .model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors, zero_state
+from .runs import RunDir
+from .sampling import Sample, generate
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA GPU is available here (try --device auto or cpu)")
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError("--device mps: Apple's Metal backend is not available here")
+    return torch.device(name)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` over the run, then flat.
+
+    A pure function of the step, so a resumed run follows exactly the same schedule.
+    """
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    total = cfg.max_steps if cfg.max_steps else cfg.decay_steps
+    span = max(1, total - cfg.warmup_steps)
+    t = min(1.0, (step - cfg.warmup_steps) / span)
+    low = cfg.lr * cfg.min_lr_ratio
+    return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * t))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, corpus: Corpus, run: RunDir | None = None, device: str | None = None):
+        cfg.validate()
+        self.cfg = cfg
+        self.corpus = corpus
+        self.vocab: Vocab = corpus.vocab
+        self.run = run
+        self.device = pick_device(device or cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+        train, val = corpus.split(cfg.val_fraction)
+        self.batches = StripedBatches(train, cfg.batch_size, cfg.seq_len, "training")
+        if len(val) < 33:
+            raise ConfigError(
+                f"the validation split has {len(val)} characters; it needs at least 33 "
+                f"(corpus has {len(corpus):,}; at least {min_chars(cfg.batch_size, cfg.seq_len) + 400:,} are advised)"
+            )
+        self.val_x, self.val_y = eval_rows(val, max_rows=64, max_chars=cfg.eval_chars or None)
+        self.train_chars, self.val_chars = len(train), len(val)
+
+        self.model_cfg = ModelConfig(
+            vocab_size=self.vocab.size, cell=cfg.cell, layers=cfg.layers, hidden=cfg.hidden,
+            embed=cfg.embed, dropout=cfg.dropout,
+        )
+        self.model = CharRNN(self.model_cfg).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay,
+            foreach=True,
+        )
+        self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+        self.step = 0
+        self.epoch = 0
+        self.batch_index = 0
+        self.tokens = 0
+        self.best_val = math.inf
+        self.last_val: float | None = None
+        self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
+        self._pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
+
+    # ------------------------------------------------------------------ training
+    @property
+    def lr(self) -> float:
+        return lr_at(self.step, self.cfg)
+
+    @property
+    def epoch_progress(self) -> float:
+        return self.epoch + self.batch_index / len(self.batches)
+
+    def train_step(self) -> None:
+        """One optimiser step on the next striped batch; the hidden state carries over, detached."""
+        if self.batch_index == 0:
+            self.hidden = zero_state(self.model_cfg, self.cfg.batch_size, self.device)
+        x, y = self.batches.get(self.batch_index)
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        lr = self.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            logits, state = self.model(x, self.hidden)
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip, foreach=True)
+        else:
+            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), math.inf, foreach=True)
+        self.optimizer.step()
+        self.hidden = detach_state(state)
+        self.step += 1
+        self.tokens += x.numel()
+        self.batch_index += 1
+        if self.batch_index == len(self.batches):
+            self.batch_index = 0
+            self.epoch += 1
+        # Losses stay on the device until collect(): no host sync per step.
+        self._pending.append((self.step, loss.detach(), gnorm.detach(), lr))
+
+    def collect(self) -> list[tuple[int, float, float, float]]:
+        """(step, loss, grad_norm, lr) for each step since the last call, fetched in one sync."""
+        if not self._pending:
+            return []
+        losses = torch.stack([p[1] for p in self._pending]).float().cpu().tolist()
+        norms = torch.stack([p[2] for p in self._pending]).float().cpu().tolist()
+        rows = [(p[0], loss, norm, p[3]) for p, loss, norm in zip(self._pending, losses, norms)]
+        self._pending.clear()
+        return rows
+
+    # ------------------------------------------------------------------ evaluation and sampling
+    @torch.no_grad()
+    def evaluate(self, chunk: int = 512) -> float:
+        """Mean cross-entropy (nats/char) over the validation split, state carried along each row."""
+        self.model.eval()
+        try:
+            total, count, state = 0.0, 0, None
+            x_all, y_all = self.val_x.to(self.device), self.val_y.to(self.device)
+            for a in range(0, x_all.size(1), chunk):
+                x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                    logits, state = self.model(x, state)
+                total += F.cross_entropy(
+                    logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum"
+                ).item()
+                count += y.numel()
+        finally:
+            self.model.train()
+        val = total / count
+        self.last_val = val
+        if val < self.best_val:
+            self.best_val = val
+        return val
+
+    @torch.no_grad()
+    def sample(self, length: int = 300, temperature: float | None = None, top_k: int | None = None,
+               prime: str | None = None, seed: int | None = None, record: int = 0) -> Sample:
+        """Text from the current weights; neither the training RNG nor its hidden state moves."""
+        return generate(
+            self.model, self.vocab, length,
+            temperature=self.cfg.temperature if temperature is None else temperature,
+            top_k=self.cfg.top_k if top_k is None else top_k,
+            prime=self.cfg.prime if prime is None else prime,
+            seed=seed, record=record, generator=None if seed is not None else self.sample_gen,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "sample": self.sample_gen.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": ckpt_io.FORMAT,
+            "config": self.cfg.to_dict(),
+            "model_config": self.model_cfg.to_dict(),
+            "vocab": self.vocab.to_dict(),
+            "corpus": str(self.corpus.path) if self.corpus.path else None,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_index": self.batch_index,
+            "tokens": self.tokens,
+            "best_val": self.best_val,
+            "last_val": self.last_val,
+            "hidden": [t.detach().cpu() for t in state_tensors(self.hidden)],
+            "rng": rng,
+            "saved_at": time.time(),
+        }
+
+    def load_state_dict(self, ck: dict) -> None:
+        """Continue exactly where ``ck`` stopped (same model, data position, RNG and optimiser)."""
+        theirs = ck.get("model_config", {})
+        ours = self.model_cfg.to_dict()
+        diff = [f"{k} {theirs.get(k)!r} vs {ours[k]!r}" for k in ours if theirs.get(k) != ours[k]]
+        if diff:
+            raise CheckpointError("checkpoint does not match this model: " + ", ".join(diff))
+        try:
+            self.model.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint weights do not fit this model ({str(exc).splitlines()[0][:160]})") from None
+        self.step = int(ck["step"])
+        self.epoch = int(ck["epoch"])
+        self.batch_index = int(ck["batch_index"]) % len(self.batches)
+        self.tokens = int(ck.get("tokens", 0))
+        self.best_val = float(ck.get("best_val", math.inf))
+        self.last_val = ck.get("last_val")
+        hidden = [t.to(self.device) for t in ck["hidden"]]
+        if hidden[0].shape[1] == self.cfg.batch_size:
+            self.hidden = state_from_tensors(hidden, self.cfg.cell)
+        rng = ck.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "sample" in rng:
+            self.sample_gen.set_state(rng["sample"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def save(self, reason: str = "manual", path: str | Path | None = None) -> Path:
+        """Write the full training state atomically; to the run's latest.pt unless ``path`` is given."""
+        if path is None:
+            if self.run is None:
+                raise CheckpointError("this trainer has no run directory; give a path to save to")
+            path = self.run.best if reason == "best" else self.run.latest
+        return ckpt_io.save_atomic(self.state_dict(), path)
+
+    def config_record(self) -> dict:
+        return {
+            "config": self.cfg.to_dict(),
+            "model": self.model_cfg.to_dict(),
+            "vocab_kind": self.vocab.kind,
+            "vocab_size": self.vocab.size,
+            "corpus": str(self.corpus.path) if self.corpus.path else None,
+            "n_params": self.model.num_params(),
+            "device": str(self.device),
+        }
+
+
+def load_for_inference(path: str | Path, device: str = "cpu") -> tuple[CharRNN, Vocab, dict]:
+    """Model, vocabulary and the raw checkpoint, on ``device`` (GPU checkpoints load on a CPU)."""
+    dev = pick_device(device)
+    ck = ckpt_io.load(path, map_location=dev)
+    try:
+        vocab = Vocab.from_dict(ck["vocab"])
+        mcfg = ModelConfig(**ck["model_config"])
+        model = CharRNN(mcfg).to(dev)
+        model.load_state_dict(ck["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is damaged or from another version ({str(exc).splitlines()[0][:120]})") from None
+    model.eval()
+    return model, vocab, ck

@@ -1,0 +1,186 @@
+import math
+import pickle
+import queue
+
+import pytest
+import torch
+
+from rnn_tui.core import checkpoint as ckpt_io
+from rnn_tui.core import events as ev
+from rnn_tui.core.corpus import read_corpus
+from rnn_tui.core.errors import CheckpointError
+from rnn_tui.core.runs import RunDir
+from rnn_tui.core.session import run_session
+from rnn_tui.core.trainer import Trainer, load_for_inference, lr_at
+from tests.conftest import tiny_config
+
+
+def make(small_corpus, tmp_path, **kw):
+    return Trainer(tiny_config(**kw), read_corpus(small_corpus), run=RunDir(tmp_path / "run"))
+
+
+def steps(trainer, n):
+    for _ in range(n):
+        trainer.train_step()
+    return [loss for _, loss, _, _ in trainer.collect()]
+
+
+def test_loss_falls_clearly(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path)
+    before = t.evaluate()
+    losses = steps(t, 150)
+    after = t.evaluate()
+    assert before > 3.8  # about log(vocab size): knows nothing
+    assert after < 2.7, f"validation loss only went from {before:.2f} to {after:.2f}"
+    assert sum(losses[-20:]) / 20 < sum(losses[:20]) / 20 - 1.0
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_resume_is_exact(small_corpus, tmp_path, cell):
+    straight = make(small_corpus, tmp_path / "a", cell=cell, dropout=0.1, layers=2)
+    expected = steps(straight, 25)
+
+    first = make(small_corpus, tmp_path / "b", cell=cell, dropout=0.1, layers=2)
+    got = steps(first, 12)
+    path = first.save("manual")
+    first.sample(50)  # sampling in between must not change the training stream
+
+    resumed = make(small_corpus, tmp_path / "c", cell=cell, dropout=0.1, layers=2, seed=999)
+    resumed.load_state_dict(ckpt_io.load(path))
+    got += steps(resumed, 13)
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_sampling_does_not_disturb_training(small_corpus, tmp_path):
+    # Dropout draws from the global RNG and the hidden state carries over: sampling must touch neither.
+    a = make(small_corpus, tmp_path / "a", dropout=0.2, layers=2)
+    with_samples = steps(a, 5)
+    a.sample(100, temperature=1.0)
+    a.sample(20, temperature=0.0)
+    with_samples += steps(a, 5)
+    b = make(small_corpus, tmp_path / "b", dropout=0.2, layers=2)  # reseeds the global RNG
+    assert with_samples == pytest.approx(steps(b, 10), abs=1e-7)
+
+
+def test_sampling_temperature_zero_and_seed(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path)
+    steps(t, 60)
+    greedy = [t.sample(80, temperature=0, prime="ROMEO:").text for _ in range(2)]
+    assert greedy[0] == greedy[1]
+    # argmax: every character is the single most likely one, so a fresh model pass agrees
+    s1 = t.sample(80, temperature=1.0, seed=7).text
+    s2 = t.sample(80, temperature=1.0, seed=7).text
+    s3 = t.sample(80, temperature=1.0, seed=8).text
+    assert s1 == s2 and s1 != s3
+    assert len(s1) == 80
+
+
+def test_greedy_matches_model_argmax(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path, layers=2)
+    steps(t, 30)
+    prime = "First Citizen:\n"
+    out = t.sample(5, temperature=0, prime=prime).text
+    ids = torch.from_numpy(t.vocab.encode_array(prime + out[:4]).astype("int64"))[None]
+    t.model.eval()
+    with torch.no_grad():
+        logits, _ = t.model(ids)
+    expected = t.vocab.decode(logits[0, len(prime) - 1 :].argmax(-1).tolist())
+    assert out == expected
+
+
+def test_unknown_prime_characters_are_skipped_and_reported(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path)
+    s = t.sample(10, prime="ROMEO 🎉:")
+    assert s.prime == "ROMEO :" and s.unknown == ["🎉"]
+
+
+def test_sample_records_hidden_states(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path, layers=2)
+    s = t.sample(50, prime="KING:", record=30)
+    assert s.h.shape == (2, 30, 64) and s.c.shape == (2, 30, 64)
+    assert len(s.probe_text) == 30
+    assert float(abs(s.h).max()) <= 1.0
+
+
+def test_checkpoint_loads_weights_only_and_refuses_pickled_code(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path)
+    path = t.save("manual")
+    model, vocab, ck = load_for_inference(path)
+    assert vocab == t.vocab and ck["step"] == 0
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": ckpt_io.FORMAT, "payload": Evil()}, evil)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        ckpt_io.load(evil)
+    assert not marker.exists()
+
+
+def test_not_a_checkpoint(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"hello")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        ckpt_io.load(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(CheckpointError, match="not an rnn-tui checkpoint"):
+        ckpt_io.load(other)
+
+
+def test_resume_other_architecture_is_refused(small_corpus, tmp_path):
+    path = make(small_corpus, tmp_path / "a").save("manual")
+    bigger = make(small_corpus, tmp_path / "b", hidden=32)
+    with pytest.raises(CheckpointError, match="hidden 64 vs 32"):
+        bigger.load_state_dict(ckpt_io.load(path))
+
+
+def test_lr_schedule_warms_up_and_decays():
+    cfg = tiny_config(lr=1e-2, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(1e-3)
+    assert lr_at(10, cfg) == pytest.approx(1e-2)
+    assert lr_at(60, cfg) == pytest.approx(0.55e-2)
+    assert lr_at(110, cfg) == pytest.approx(1e-3)
+    assert lr_at(500, cfg) == pytest.approx(1e-3)
+
+
+def test_session_obeys_commands_and_reports(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path, max_steps=40, eval_every=20)
+    inbox: queue.Queue = queue.Queue()
+    seen: list = []
+    inbox.put(ev.SetSampling(temperature=0.5))
+    inbox.put(ev.SampleNow())
+    inbox.put(ev.SaveNow())
+    done = run_session(t, inbox, seen.append, post_interval=0.0)
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[0] == "Started" and done.reason == "max-steps" and done.step == 40
+    assert any(isinstance(e, ev.Sampled) and e.temperature == 0.5 for e in seen)
+    assert any(isinstance(e, ev.Probed) for e in seen)
+    assert [e.step for e in seen if isinstance(e, ev.Evaluated)] == [20, 40]
+    steps_reported = [s for e in seen if isinstance(e, ev.Progress) for s in e.steps]
+    assert steps_reported == list(range(1, 41))
+    reasons = [e.reason for e in seen if isinstance(e, ev.CheckpointSaved)]
+    assert "manual" in reasons and reasons[-1] == "final"
+    # the run directory holds the whole history and every event crosses a process boundary
+    rows = t.run.read_metrics()
+    assert len([r for r in rows if r["kind"] == "train"]) == 40
+    assert (tmp_path / "run" / "samples.jsonl").read_text().count("\n") >= 1
+    for e in seen:
+        pickle.loads(pickle.dumps(e))
+
+
+def test_session_stops_on_nan_without_overwriting_checkpoint(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path, max_steps=50)
+    steps(t, 3)
+    good = t.save("periodic")
+    before = good.read_bytes()
+    with torch.no_grad():
+        t.model.head.weight.fill_(math.nan)
+    seen: list = []
+    done = run_session(t, queue.Queue(), seen.append, post_interval=0.0)
+    assert done.reason == "error" and "loss became nan" in done.error
+    assert good.read_bytes() == before
