@@ -1,0 +1,3 @@
+from rnn_tui.cli import main
+
+main()

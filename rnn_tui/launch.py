@@ -1,0 +1,119 @@
+"""From the command line's words to a running trainer.
+
+``TrainRequest`` is what the ``train`` command was asked to do: plain, picklable values, so it can
+be handed to a trainer in a thread or in a spawned process. ``build_trainer`` turns it into a
+``Trainer`` (reading the corpus, or resuming a checkpoint) wherever the training will run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rnn_tui.core.errors import RnnTuiError
+
+if TYPE_CHECKING:
+    from rnn_tui.core.trainer import Trainer
+
+
+class LaunchError(RnnTuiError):
+    pass
+
+
+@dataclass
+class TrainRequest:
+    corpus_file: Path | None = None
+    corpus_name: str | None = None
+    overrides: dict = field(default_factory=dict)
+    runs_dir: Path = Path("runs")
+    resume: str | None = None
+    theme: str | None = None
+
+    def corpus_path(self) -> Path | None:
+        """The corpus to read; None when resuming without one (the checkpoint names it)."""
+        from rnn_tui.resources import DEFAULT_CORPUS, bundled_corpora
+
+        if self.corpus_file is not None and self.corpus_name is not None:
+            raise LaunchError("give either a CORPUS file or --corpus NAME, not both")
+        if self.corpus_file is not None:
+            return self.corpus_file
+        if self.corpus_name is not None:
+            found = bundled_corpora()
+            if self.corpus_name not in found:
+                names = ", ".join(found) or "none"
+                raise LaunchError(f"no bundled corpus named {self.corpus_name!r} (bundled: {names})")
+            return found[self.corpus_name]
+        if self.resume is not None:
+            return None
+        found = bundled_corpora()
+        if DEFAULT_CORPUS not in found:
+            raise LaunchError("no corpus given and the bundled corpora are missing; give a CORPUS file")
+        return found[DEFAULT_CORPUS]
+
+    def check(self) -> None:
+        """Cheap checks that need no torch, so bad input is refused before any screen appears."""
+        from rnn_tui.core.config import TrainConfig
+
+        path = self.corpus_path()
+        if path is not None:
+            if not path.exists():
+                raise LaunchError(f"corpus not found: {path}")
+            if path.is_dir():
+                raise LaunchError(f"corpus is a directory, not a file: {path}")
+            if path.stat().st_size == 0:
+                raise LaunchError(f"corpus is empty: {path}")
+        if self.resume is not None:
+            from rnn_tui.core.runs import resolve_checkpoint
+
+            resolve_checkpoint(self.resume)
+        TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
+
+
+def build_trainer(request: TrainRequest) -> "Trainer":
+    """A fresh trainer, or one that continues ``request.resume`` exactly."""
+    from rnn_tui.core import checkpoint as ckpt_io
+    from rnn_tui.core.config import TrainConfig
+    from rnn_tui.core.corpus import Vocab, read_corpus
+    from rnn_tui.core.errors import CheckpointError
+    from rnn_tui.core.runs import RunDir, resolve_checkpoint, run_dir_of
+    from rnn_tui.core.trainer import Trainer
+
+    corpus_path = request.corpus_path()
+    if request.resume is None:
+        cfg = TrainConfig(**request.overrides).validate()
+        corpus = read_corpus(corpus_path, kind=cfg.vocab)
+        run = RunDir.create(request.runs_dir, corpus_path.stem)
+        return Trainer(cfg, corpus, run=run)
+
+    ck_path = resolve_checkpoint(request.resume)
+    ck = ckpt_io.load(ck_path)
+    saved = TrainConfig.from_dict(ck.get("config", {}))
+    changed = [k for k in TrainConfig.ARCHITECTURE if k in request.overrides and request.overrides[k] != getattr(saved, k)]
+    if changed:
+        raise CheckpointError(
+            "a resumed run keeps its model; cannot change " + ", ".join(f"--{k}" for k in changed)
+        )
+    cfg = TrainConfig.from_dict({**saved.to_dict(), **request.overrides}).validate()
+    vocab = Vocab.from_dict(ck["vocab"])
+    if corpus_path is None:
+        if not ck.get("corpus"):
+            raise CheckpointError(f"{ck_path} does not name its corpus; give the CORPUS file too")
+        corpus_path = Path(ck["corpus"])
+    corpus = read_corpus(corpus_path, kind=vocab.kind, vocab=vocab)
+    run_path = run_dir_of(ck_path)
+    run = RunDir(run_path) if run_path else RunDir.create(request.runs_dir, corpus_path.stem)
+    trainer = Trainer(cfg, corpus, run=run)
+    trainer.load_state_dict(ck)
+    return trainer
+
+
+def run_app(request: TrainRequest) -> int:
+    """The live app; until it can run here (no terminal), fall back to headless with a note."""
+    import sys
+
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        raise LaunchError("no terminal here for the live app; use --headless to train with plain output")
+    from rnn_tui.ui.app import run_live_app
+
+    return run_live_app(request)
