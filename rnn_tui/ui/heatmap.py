@@ -103,7 +103,8 @@ class HiddenStateHeatmap(Widget):
     }
     """
 
-    layer: reactive[int] = reactive(0, init=False)
+    # Not named `layer`: Widget.layer is the compositor layer, and shadowing it stacks widgets.
+    shown_layer: reactive[int] = reactive(0, init=False)
     """Shown layer, 0-based; clamped to the probe's layers. Until it is set, the
     first probe selects the top layer."""
 
@@ -200,14 +201,14 @@ class HiddenStateHeatmap(Widget):
         if first and not self._layer_explicit:
             self._set_layer_internal(self._n_layers - 1)
         else:
-            self._set_layer_internal(self.layer)  # re-clamp to the new layer count
+            self._set_layer_internal(self.shown_layer)  # re-clamp to the new layer count
         self._invalidate()
 
     def describe(self) -> str:
         """One-line summary, e.g. ``"layer 2/2 · h · step 1200 · 44/256 units"``."""
         if self._h is None:
             return "no probe"
-        parts = [f"layer {self.layer + 1}/{self._n_layers}", self._effective_kind()]
+        parts = [f"layer {self.shown_layer + 1}/{self._n_layers}", self._effective_kind()]
         if self._step is not None:
             parts.append(f"step {self._step}")
         hidden = self._h.shape[2]
@@ -234,7 +235,7 @@ class HiddenStateHeatmap(Widget):
         """Show the next layer (wrapping round)."""
         self._layer_explicit = True
         if self._n_layers:
-            self.layer = (self.layer + 1) % self._n_layers
+            self.shown_layer = (self.shown_layer + 1) % self._n_layers
 
     def action_toggle_kind(self) -> None:
         """Switch between h and tanh(c). Does nothing when the probe has no c."""
@@ -251,7 +252,7 @@ class HiddenStateHeatmap(Widget):
 
     # ------------------------------------------------------------ reactives
 
-    def validate_layer(self, value: int) -> int:
+    def validate_shown_layer(self, value: int) -> int:
         value = max(0, int(value))
         if self._n_layers:
             value = min(value, self._n_layers - 1)
@@ -262,7 +263,7 @@ class HiddenStateHeatmap(Widget):
             raise ValueError(f"kind must be 'h' or 'c', not {value!r}")
         return value
 
-    def watch_layer(self, old: int, new: int) -> None:
+    def watch_shown_layer(self, old: int, new: int) -> None:
         if not self._setting_layer_internally and old != new:
             self._layer_explicit = True
         self._invalidate()
@@ -273,7 +274,7 @@ class HiddenStateHeatmap(Widget):
     def _set_layer_internal(self, value: int) -> None:
         self._setting_layer_internally = True
         try:
-            self.layer = value
+            self.shown_layer = value
         finally:
             self._setting_layer_internally = False
 
@@ -335,15 +336,15 @@ class HiddenStateHeatmap(Widget):
         if self._h is None:
             return None
         kind = self._effective_kind()
-        key = (self.layer, kind)
+        key = (self.shown_layer, kind)
         cached = self._display_cache.get(key)
         if cached is not None and cached[0] == self._version:
             return cached[1]
         if kind == "c":
             assert self._c is not None
-            values = np.tanh(self._c[self.layer])
+            values = np.tanh(self._c[self.shown_layer])
         else:
-            values = self._h[self.layer]
+            values = self._h[self.shown_layer]
         values = np.clip(np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
         self._display_cache[key] = (self._version, values)
         return values
@@ -357,7 +358,7 @@ class HiddenStateHeatmap(Widget):
         values = self._display_values()
         if values is None:
             return None
-        key = (self.layer, self._effective_kind())
+        key = (self.shown_layer, self._effective_kind())
         prev = self._orders.get(key)
         if prev is not None and prev[0] == self._version:
             return prev[1]
@@ -464,7 +465,7 @@ class HiddenStateHeatmap(Widget):
             self.app.theme,
             self.rich_style,
             self._version,
-            self.layer,
+            self.shown_layer,
             self._effective_kind(),
         )
 

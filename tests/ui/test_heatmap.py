@@ -164,15 +164,15 @@ async def test_layer_switching_clamps_and_changes_the_picture():
         widget.set_probe(text, h, step=7)
         await pilot.pause()
         # The top layer is shown by default.
-        assert widget.layer == 1
+        assert widget.shown_layer == 1
         assert widget.describe().startswith("layer 2/2 · h · step 7")
         x0 = widget.render_line(0).text.index(HALF_BLOCK)
         top_layer = widget.get_style_at(x0, 0).color
 
-        widget.layer = 99
-        assert widget.layer == 1
-        widget.layer = -5
-        assert widget.layer == 0
+        widget.shown_layer = 99
+        assert widget.shown_layer == 1
+        widget.shown_layer = -5
+        assert widget.shown_layer == 0
         await pilot.pause()
         assert widget.describe().startswith("layer 1/2")
         assert widget.border_title == widget.describe()
@@ -180,14 +180,14 @@ async def test_layer_switching_clamps_and_changes_the_picture():
         assert rgb(first_layer) != rgb(top_layer)
 
         widget.action_next_layer()
-        assert widget.layer == 1
+        assert widget.shown_layer == 1
         widget.action_next_layer()  # wraps round
-        assert widget.layer == 0
+        assert widget.shown_layer == 0
 
         # A later probe with fewer layers clamps the layer.
-        widget.layer = 1
+        widget.shown_layer = 1
         widget.set_probe(text, h[:1])
-        assert widget.layer == 0
+        assert widget.shown_layer == 0
 
 
 async def test_kind_toggle_shows_cell_state():

@@ -1,0 +1,386 @@
+"""The live app: loss curves, stats, samples and hidden states of a trainer it steers by keys.
+
+The app never touches the model. It sends commands through a ``TrainerLink`` and drains the
+link's events ten times a second; widgets redraw on their own clocks (the plot at most twice a
+second), so a busy UI cannot slow the trainer and a busy trainer cannot freeze the UI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Label, Static
+
+from rnn_tui.core import events as ev
+from rnn_tui.ui.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
+from rnn_tui.ui.heatmap import HiddenStateHeatmap
+from rnn_tui.ui.loss_plot import LossPlot
+from rnn_tui.ui.samples import SamplesLog
+from rnn_tui.ui.stats import StatsPanel
+from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
+
+MIN_SIZE = (60, 18)
+TEMPERATURE_STEP = 0.1
+MAX_TEMPERATURE = 2.0
+TOP_K_LADDER = (0, 5, 10, 20, 40)
+POLL_INTERVAL = 0.1
+
+
+class RnnTuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "rnn-tui"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("space", "toggle_pause", "Pause/Resume"),
+        Binding("g", "sample_now", "Sample"),
+        Binding("s", "save", "Save"),
+        Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+"),
+        Binding("minus,underscore", "temperature(-1)", "Temp -", key_display="-"),
+        Binding("k", "cycle_top_k", "Top-k"),
+        Binding("p", "edit_prime", "Prime"),
+        Binding("l", "plot('toggle_log_y')", "Log y"),
+        Binding("left_square_bracket", "plot('smoothing_down')", "Smooth -", key_display="["),
+        Binding("right_square_bracket", "plot('smoothing_up')", "Smooth +", key_display="]"),
+        Binding("w", "plot('toggle_window')", "Window"),
+        Binding("n", "heatmap('next_layer')", "Layer"),
+        Binding("c", "heatmap('toggle_kind')", "h/c"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("q", "quit_save", "Quit"),
+        Binding("ctrl+c", "quit_save", "Quit", show=False, priority=True),
+        Binding("Q", "quit_no_save", "Quit, no save", show=False),
+    ]
+
+    # What each action does, for the help screen and the command palette.
+    DESCRIPTIONS = {
+        "toggle_pause": "Pause or resume training (takes effect within one step)",
+        "sample_now": "Sample text from the current weights now",
+        "save": "Save a checkpoint now (checkpoints/latest.pt)",
+        "temperature(1)": f"Raise the sampling temperature by {TEMPERATURE_STEP}",
+        "temperature(-1)": f"Lower the sampling temperature by {TEMPERATURE_STEP}",
+        "cycle_top_k": "Sample from the k likeliest characters: all, 5, 10, 20, 40",
+        "edit_prime": "Edit the prime text samples start from",
+        "plot('toggle_log_y')": "Loss plot: logarithmic y axis on/off",
+        "plot('smoothing_down')": "Loss plot: less smoothing",
+        "plot('smoothing_up')": "Loss plot: more smoothing",
+        "plot('toggle_window')": "Loss plot: whole run or the last steps",
+        "heatmap('next_layer')": "Heatmap: show the next layer",
+        "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
+        "help": "Show this help",
+        "quit_save": "Save a checkpoint and quit",
+        "quit_no_save": "Quit without saving (asks first)",
+    }
+
+    def __init__(self, link, theme: str | None = None, title: str = "") -> None:
+        super().__init__()
+        self.link = link
+        self.theme_warnings: list[str] = []
+        register_themes(self, warnings=self.theme_warnings)
+        self.theme = theme or os.environ.get("TEXTUAL_THEME") or DEFAULT_THEME
+        self.run_title = title
+        self.trainer_state = "starting"
+        self.paused = False
+        self.finished: ev.Finished | None = None
+        self.started: ev.Started | None = None
+        self.quitting = False
+        self.exit_message: str | None = None
+        self.temperature = 0.8
+        self.top_k = 0
+        self.prime = ""
+        self.events_seen = 0
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(VARIABLE_DEFAULTS)
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        with Vertical(id="main"):
+            yield Label(self.run_title or "rnn-tui", id="title-bar")
+            with Horizontal(id="top"):
+                yield LossPlot(id="loss")
+                yield StatsPanel(id="stats")
+            with Horizontal(id="bottom"):
+                yield HiddenStateHeatmap(id="heatmap")
+                yield SamplesLog(id="samples")
+        yield Static("", id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#loss").border_title = "loss"
+        self.query_one("#stats").border_title = "training"
+        self.query_one("#heatmap").border_title = "hidden state"
+        self.query_one("#samples").border_title = "samples"
+        self.set_interval(POLL_INTERVAL, self.pump)
+        self.refresh_stats()
+        for w in self.theme_warnings:
+            self.notify(w, severity="warning")
+        self.check_size()
+
+    def on_resize(self) -> None:
+        self.check_size()
+
+    def check_size(self) -> None:
+        w, h = self.size
+        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
+        self.set_class(small, "too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"Terminal too small: {w}x{h}. rnn-tui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
+                "Training goes on; enlarge the window (q quits and saves)."
+            )
+
+    # ------------------------------------------------------------------ events from the trainer
+    def pump(self) -> None:
+        """Drain the link's events; a dead trainer that said nothing is an error."""
+        events = self.link.poll()
+        for e in events:
+            self.events_seen += 1
+            self.handle_event(e)
+        if events:
+            self.refresh_stats()
+        if self.finished is None and not events and not self.link.alive():
+            self.on_finished(ev.Finished(reason="error", step=self.stats.step, checkpoint=None,
+                                         error="the trainer stopped unexpectedly"))
+
+    @property
+    def stats(self):
+        return self.query_one(StatsPanel).stats
+
+    def handle_event(self, e: ev.Event) -> None:
+        s = self.stats
+        if isinstance(e, ev.Progress):
+            self.query_one(LossPlot).add_train(e.steps, e.losses)
+            s.step, s.epoch, s.lr, s.grad_norm = e.step, e.epoch, e.lr, e.grad_norm
+            s.train_loss = sum(e.losses) / len(e.losses)
+            s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
+        elif isinstance(e, ev.Evaluated):
+            self.query_one(LossPlot).add_val(e.step, e.val_loss)
+            s.val_loss, s.best_val = e.val_loss, e.best_val
+            if e.is_best and e.step > 0:
+                self.notify(f"new best validation loss {e.val_loss:.4f} at step {e.step:,}", timeout=3)
+        elif isinstance(e, ev.Sampled):
+            self.query_one(SamplesLog).add_sample(e.step, e.prime, e.text, e.temperature, e.top_k)
+            if e.unknown:
+                self.notify("skipped prime characters the model has not seen: " + " ".join(e.unknown),
+                            severity="warning")
+        elif isinstance(e, ev.Probed):
+            self.query_one(HiddenStateHeatmap).set_probe(e.text, e.h.astype("float32"),
+                                                         None if e.c is None else e.c.astype("float32"), e.step)
+        elif isinstance(e, ev.StateChanged):
+            self.trainer_state = e.state
+            self.paused = e.state == "paused"
+            s.state = "stopping" if self.quitting and e.state not in ("finished", "failed") else e.state
+            self.refresh_bindings()
+        elif isinstance(e, ev.SamplingChanged):
+            s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
+            self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime
+        elif isinstance(e, ev.CheckpointSaved):
+            name = Path(e.path).name
+            s.last_saved = f"{name} at step {e.step:,}"
+            if e.reason in ("manual", "final"):
+                self.notify(f"checkpoint saved: {e.path}", timeout=4)
+        elif isinstance(e, ev.Notice):
+            self.notify(e.message, severity={"info": "information"}.get(e.level, e.level), timeout=6)
+        elif isinstance(e, ev.Started):
+            self.on_started(e)
+        elif isinstance(e, ev.Finished):
+            self.on_finished(e)
+
+    def on_started(self, e: ev.Started) -> None:
+        self.started = e
+        s = self.stats
+        s.device, s.n_params, s.run_dir = e.device, e.n_params, e.run_dir
+        s.batches_per_epoch, s.max_steps, s.max_minutes = e.batches_per_epoch, e.max_steps, e.max_minutes
+        s.best_val = e.best_val
+        s.step = e.step
+        cfg = e.config
+        s.chars_per_step = cfg["batch_size"] * cfg["seq_len"]
+        corpus = Path(e.corpus).name
+        self.query_one("#title-bar", Label).update(
+            f"rnn-tui · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
+        )
+        if e.run_dir:
+            self.load_history(Path(e.run_dir))
+
+    def load_history(self, run_dir: Path) -> None:
+        """A resumed run shows its whole loss history, read from metrics.jsonl."""
+        from rnn_tui.core.runs import RunDir
+
+        rows = RunDir(run_dir).read_metrics() if (run_dir / "metrics.jsonl").exists() else []
+        plot = self.query_one(LossPlot)
+        train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train"]
+        if train:
+            plot.add_train([t[0] for t in train], [t[1] for t in train])
+        for r in rows:
+            if r.get("kind") == "val":
+                plot.add_val(r["step"], r["val_loss"])
+
+    def on_finished(self, e: ev.Finished) -> None:
+        self.finished = e
+        self.stats.state = "failed" if e.error else "finished"
+        self.refresh_bindings()
+        if self.quitting or self.started is None:
+            if e.error:
+                self.exit_message = e.error
+            self.exit(1 if e.error else 0)
+            return
+        if e.error:
+            self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
+        else:
+            where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""
+            self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=30)
+
+    def refresh_stats(self) -> None:
+        self.query_one(StatsPanel).show()
+
+    # ------------------------------------------------------------------ actions (keys)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        trainer_actions = {"toggle_pause", "sample_now", "save", "temperature", "cycle_top_k", "edit_prime"}
+        if action in trainer_actions and (self.finished is not None or self.quitting):
+            return None  # greyed out in the footer
+        return True
+
+    def action_toggle_pause(self) -> None:
+        if self.paused or self.stats.state == "pausing":
+            self.link.send(ev.Resume())
+            self.paused = False
+            self.stats.state = "resuming"
+        else:
+            self.link.send(ev.Pause())
+            self.paused = True
+            self.stats.state = "pausing"  # shown at once; "paused" follows when the step ends
+        self.refresh_stats()
+
+    def action_sample_now(self) -> None:
+        self.link.send(ev.SampleNow())
+        self.notify("sampling…", timeout=1.5)
+
+    def action_save(self) -> None:
+        self.link.send(ev.SaveNow())
+        self.notify("saving a checkpoint…", timeout=1.5)
+
+    def action_temperature(self, direction: int) -> None:
+        t = round(min(MAX_TEMPERATURE, max(0.0, self.temperature + direction * TEMPERATURE_STEP)), 2)
+        self.set_sampling(temperature=t)
+
+    def action_cycle_top_k(self) -> None:
+        i = TOP_K_LADDER.index(self.top_k) if self.top_k in TOP_K_LADDER else 0
+        self.set_sampling(top_k=TOP_K_LADDER[(i + 1) % len(TOP_K_LADDER)])
+
+    def set_sampling(self, temperature: float | None = None, top_k: int | None = None, prime: str | None = None) -> None:
+        """Show the new setting at once; the trainer uses it for the next sample."""
+        s = self.stats
+        if temperature is not None:
+            self.temperature = s.temperature = temperature
+        if top_k is not None:
+            self.top_k = s.top_k = top_k
+        if prime is not None:
+            self.prime = s.prime = prime
+        self.link.send(ev.SetSampling(temperature=temperature, top_k=top_k, prime=prime))
+        self.refresh_stats()
+
+    def action_edit_prime(self) -> None:
+        def done(value: str | None) -> None:
+            if value is not None:
+                self.set_sampling(prime=value)
+
+        self.push_screen(PrimeScreen(self.prime), done)
+
+    def action_plot(self, name: str) -> None:
+        getattr(self.query_one(LossPlot), f"action_{name}")()
+        self.query_one("#loss").border_subtitle = self.query_one(LossPlot).describe()
+
+    def action_heatmap(self, name: str) -> None:
+        heatmap = self.query_one(HiddenStateHeatmap)
+        getattr(heatmap, f"action_{name}")()
+        heatmap.border_subtitle = heatmap.describe()
+
+    def help_rows(self) -> list[tuple[str, str]]:
+        rows = []
+        for b in self.BINDINGS:
+            if b.action in self.DESCRIPTIONS:
+                key = b.key_display or b.key.split(",")[0]
+                rows.append((key, self.DESCRIPTIONS[b.action]))
+        rows.append(("ctrl+p", "Command palette (actions, themes)"))
+        return rows
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_rows()))
+
+    def action_quit_save(self) -> None:
+        if self.finished is not None:
+            self.exit(1 if self.finished.error else 0)
+            return
+        if self.quitting:
+            return
+        self.quitting = True
+        self.stats.state = "stopping"
+        self.refresh_stats()
+        self.refresh_bindings()
+        self.link.send(ev.Stop(save=True))
+        self.notify("saving a checkpoint and quitting…", timeout=10)
+
+    def action_quit_no_save(self) -> None:
+        def done(yes: bool | None) -> None:
+            if yes:
+                if self.finished is not None:
+                    self.exit(0)
+                    return
+                self.quitting = True
+                self.link.send(ev.Stop(save=False))
+
+        self.push_screen(ConfirmScreen("Quit without saving? Training since the last checkpoint is lost."), done)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            if b.action in self.DESCRIPTIONS and b.action != "help":
+                yield SystemCommand(b.description, self.DESCRIPTIONS[b.action],
+                                    lambda action=b.action: self.run_action(action))
+
+    @on(LossPlot.ViewChanged)
+    def _plot_view_changed(self) -> None:
+        self.query_one("#loss").border_subtitle = self.query_one(LossPlot).describe()
+
+
+def run_live_app(request) -> int:
+    """Start the trainer process, run the app, and report how it ended (exit code)."""
+    import sys
+
+    from rnn_tui.launch import LaunchError
+    from rnn_tui.link import ProcessLink
+    from rnn_tui.ui.themes import load_themes
+
+    if request.theme is not None:
+        from textual.theme import BUILTIN_THEMES
+
+        names = set(load_themes()) | set(BUILTIN_THEMES)
+        if request.theme not in names:
+            raise LaunchError(f"unknown theme {request.theme!r} (available: {', '.join(sorted(names))})")
+    if os.environ.get("TERM") == "dumb":
+        raise LaunchError("this terminal (TERM=dumb) cannot show the live app; use --headless")
+    link = ProcessLink(request)
+    link.start()  # before App.run(): see rnn_tui/link.py
+    app = RnnTuiApp(link, theme=request.theme)
+    try:
+        app.run()
+    finally:
+        if link.alive():
+            link.send(ev.Stop(save=True))  # e.g. the app crashed: the trainer still saves
+            link.join(60)
+        if link.alive():
+            link.terminate()
+    if app.exit_message:
+        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+        return 2
+    fin = app.finished
+    if fin is not None and fin.checkpoint:
+        print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
+        print(f"resume with: rnn-tui train --resume {Path(fin.checkpoint).parent.parent}")
+    return app.return_code or 0

@@ -1,0 +1,72 @@
+"""Modal screens: help, prime text editor, quit without saving."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label
+
+MAX_PRIME = 2000
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the app, read from its bindings so the list cannot go stale."""
+
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
+
+    def __init__(self, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Label("rnn-tui keys  (esc closes · ctrl+p opens the command palette)", id="help-title")
+            table: DataTable = DataTable(show_cursor=False, zebra_stripes=True)
+            table.add_columns("key", "what it does")
+            for key, text in self.rows:
+                table.add_row(key, text)
+            yield table
+
+
+class PrimeScreen(ModalScreen[str | None]):
+    """Edit the text samples start from."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, prime: str) -> None:
+        super().__init__()
+        self.prime = prime
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prime-box"):
+            yield Label("Prime text (samples start from it; enter applies, esc cancels)")
+            yield Input(value=self.prime.replace("\n", "\\n"), placeholder="e.g. ROMEO:", id="prime-input")
+            yield Label(r"\n is a newline · characters the model has not seen are skipped", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.replace("\\n", "\n")[:MAX_PRIME])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="confirm-box"):
+            yield Label(self.question, id="confirm-question")
+            yield Button("Yes (y)", variant="error", id="yes")
+            yield Button("No (n)", variant="primary", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
