@@ -100,22 +100,29 @@ class RnnTuiApp(App[int]):
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
+        # Kept as attributes: query_one() searches the active screen, which is a modal at times.
+        self.title_bar = Label(self.run_title or "rnn-tui", id="title-bar")
+        self.plot = LossPlot(id="loss")
+        self.stats_panel = StatsPanel(id="stats")
+        self.heatmap = HiddenStateHeatmap(id="heatmap")
+        self.samples = SamplesLog(id="samples")
         with Vertical(id="main"):
-            yield Label(self.run_title or "rnn-tui", id="title-bar")
+            yield self.title_bar
             with Horizontal(id="top"):
-                yield LossPlot(id="loss")
-                yield StatsPanel(id="stats")
+                yield self.plot
+                yield self.stats_panel
             with Horizontal(id="bottom"):
-                yield HiddenStateHeatmap(id="heatmap")
-                yield SamplesLog(id="samples")
-        yield Static("", id="too-small")
+                yield self.heatmap
+                yield self.samples
+        self.too_small = Static("", id="too-small")
+        yield self.too_small
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#loss").border_title = "loss"
-        self.query_one("#stats").border_title = "training"
-        self.query_one("#heatmap").border_title = "hidden state"
-        self.query_one("#samples").border_title = "samples"
+        self.plot.border_title = "loss"
+        self.stats_panel.border_title = "training"
+        self.heatmap.border_title = "hidden state"
+        self.samples.border_title = "samples"
         self.set_interval(POLL_INTERVAL, self.pump)
         self.refresh_stats()
         for w in self.theme_warnings:
@@ -130,7 +137,7 @@ class RnnTuiApp(App[int]):
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         self.set_class(small, "too-small")
         if small:
-            self.query_one("#too-small", Static).update(
+            self.too_small.update(
                 f"Terminal too small: {w}x{h}. rnn-tui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
                 "Training goes on; enlarge the window (q quits and saves)."
             )
@@ -150,27 +157,27 @@ class RnnTuiApp(App[int]):
 
     @property
     def stats(self):
-        return self.query_one(StatsPanel).stats
+        return self.stats_panel.stats
 
     def handle_event(self, e: ev.Event) -> None:
         s = self.stats
         if isinstance(e, ev.Progress):
-            self.query_one(LossPlot).add_train(e.steps, e.losses)
+            self.plot.add_train(e.steps, e.losses)
             s.step, s.epoch, s.lr, s.grad_norm = e.step, e.epoch, e.lr, e.grad_norm
             s.train_loss = sum(e.losses) / len(e.losses)
             s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
         elif isinstance(e, ev.Evaluated):
-            self.query_one(LossPlot).add_val(e.step, e.val_loss)
+            self.plot.add_val(e.step, e.val_loss)
             s.val_loss, s.best_val = e.val_loss, e.best_val
             if e.is_best and e.step > 0:
                 self.notify(f"new best validation loss {e.val_loss:.4f} at step {e.step:,}", timeout=3)
         elif isinstance(e, ev.Sampled):
-            self.query_one(SamplesLog).add_sample(e.step, e.prime, e.text, e.temperature, e.top_k)
+            self.samples.add_sample(e.step, e.prime, e.text, e.temperature, e.top_k)
             if e.unknown:
                 self.notify("skipped prime characters the model has not seen: " + " ".join(e.unknown),
                             severity="warning")
         elif isinstance(e, ev.Probed):
-            self.query_one(HiddenStateHeatmap).set_probe(e.text, e.h.astype("float32"),
+            self.heatmap.set_probe(e.text, e.h.astype("float32"),
                                                          None if e.c is None else e.c.astype("float32"), e.step)
         elif isinstance(e, ev.StateChanged):
             self.trainer_state = e.state
@@ -202,7 +209,7 @@ class RnnTuiApp(App[int]):
         cfg = e.config
         s.chars_per_step = cfg["batch_size"] * cfg["seq_len"]
         corpus = Path(e.corpus).name
-        self.query_one("#title-bar", Label).update(
+        self.title_bar.update(
             f"rnn-tui · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
         )
         if e.run_dir:
@@ -213,7 +220,7 @@ class RnnTuiApp(App[int]):
         from rnn_tui.core.runs import RunDir
 
         rows = RunDir(run_dir).read_metrics() if (run_dir / "metrics.jsonl").exists() else []
-        plot = self.query_one(LossPlot)
+        plot = self.plot
         train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train"]
         if train:
             plot.add_train([t[0] for t in train], [t[1] for t in train])
@@ -228,7 +235,7 @@ class RnnTuiApp(App[int]):
         if self.quitting or self.started is None:
             if e.error:
                 self.exit_message = e.error
-            self.exit(1 if e.error else 0)
+            self.exit(return_code=1 if e.error else 0)
             return
         if e.error:
             self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
@@ -237,7 +244,7 @@ class RnnTuiApp(App[int]):
             self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=30)
 
     def refresh_stats(self) -> None:
-        self.query_one(StatsPanel).show()
+        self.stats_panel.show()
 
     # ------------------------------------------------------------------ actions (keys)
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -293,11 +300,11 @@ class RnnTuiApp(App[int]):
         self.push_screen(PrimeScreen(self.prime), done)
 
     def action_plot(self, name: str) -> None:
-        getattr(self.query_one(LossPlot), f"action_{name}")()
-        self.query_one("#loss").border_subtitle = self.query_one(LossPlot).describe()
+        getattr(self.plot, f"action_{name}")()
+        self.plot.border_subtitle = self.plot.describe()
 
     def action_heatmap(self, name: str) -> None:
-        heatmap = self.query_one(HiddenStateHeatmap)
+        heatmap = self.heatmap
         getattr(heatmap, f"action_{name}")()
         heatmap.border_subtitle = heatmap.describe()
 
@@ -315,7 +322,7 @@ class RnnTuiApp(App[int]):
 
     def action_quit_save(self) -> None:
         if self.finished is not None:
-            self.exit(1 if self.finished.error else 0)
+            self.exit(return_code=1 if self.finished.error else 0)
             return
         if self.quitting:
             return
@@ -330,7 +337,7 @@ class RnnTuiApp(App[int]):
         def done(yes: bool | None) -> None:
             if yes:
                 if self.finished is not None:
-                    self.exit(0)
+                    self.exit(return_code=0)
                     return
                 self.quitting = True
                 self.link.send(ev.Stop(save=False))
@@ -346,7 +353,7 @@ class RnnTuiApp(App[int]):
 
     @on(LossPlot.ViewChanged)
     def _plot_view_changed(self) -> None:
-        self.query_one("#loss").border_subtitle = self.query_one(LossPlot).describe()
+        self.plot.border_subtitle = self.plot.describe()
 
 
 def run_live_app(request) -> int:
