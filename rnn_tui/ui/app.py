@@ -7,8 +7,8 @@ second), so a busy UI cannot slow the trainer and a busy trainer cannot freeze t
 
 from __future__ import annotations
 
-import math
 import os
+import time
 from pathlib import Path
 
 from textual import on
@@ -94,6 +94,7 @@ class RnnTuiApp(App[int]):
         self.top_k = 0
         self.prime = ""
         self.events_seen = 0
+        self.last_best_toast = time.monotonic()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -104,7 +105,7 @@ class RnnTuiApp(App[int]):
         self.title_bar = Label(self.run_title or "rnn-tui", id="title-bar")
         self.plot = LossPlot(id="loss")
         self.stats_panel = StatsPanel(id="stats")
-        self.heatmap = HiddenStateHeatmap(id="heatmap")
+        self.heatmap = HiddenStateHeatmap(id="heatmap", auto_title=False)
         self.samples = SamplesLog(id="samples")
         with Vertical(id="main"):
             yield self.title_bar
@@ -169,7 +170,10 @@ class RnnTuiApp(App[int]):
         elif isinstance(e, ev.Evaluated):
             self.plot.add_val(e.step, e.val_loss)
             s.val_loss, s.best_val = e.val_loss, e.best_val
-            if e.is_best and e.step > 0:
+            # A toast for a new best, at most every two minutes: each evaluation is often a new best.
+            now = time.monotonic()
+            if e.is_best and e.step > 0 and now - self.last_best_toast > 120:
+                self.last_best_toast = now
                 self.notify(f"new best validation loss {e.val_loss:.4f} at step {e.step:,}", timeout=3)
         elif isinstance(e, ev.Sampled):
             self.samples.add_sample(e.step, e.prime, e.text, e.temperature, e.top_k)
@@ -178,7 +182,8 @@ class RnnTuiApp(App[int]):
                             severity="warning")
         elif isinstance(e, ev.Probed):
             self.heatmap.set_probe(e.text, e.h.astype("float32"),
-                                                         None if e.c is None else e.c.astype("float32"), e.step)
+                                   None if e.c is None else e.c.astype("float32"), e.step)
+            self.heatmap.border_subtitle = self.heatmap.describe()
         elif isinstance(e, ev.StateChanged):
             self.trainer_state = e.state
             self.paused = e.state == "paused"
@@ -309,9 +314,10 @@ class RnnTuiApp(App[int]):
         heatmap.border_subtitle = heatmap.describe()
 
     def help_rows(self) -> list[tuple[str, str]]:
-        rows = []
+        rows, seen = [], set()
         for b in self.BINDINGS:
-            if b.action in self.DESCRIPTIONS:
+            if b.action in self.DESCRIPTIONS and b.action not in seen:
+                seen.add(b.action)
                 key = b.key_display or b.key.split(",")[0]
                 rows.append((key, self.DESCRIPTIONS[b.action]))
         rows.append(("ctrl+p", "Command palette (actions, themes)"))

@@ -1,0 +1,84 @@
+"""End to end: the real `rnn-tui` command in a real terminal (tmux, 80x24), read as a person would."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    def __init__(self, command: str, width: int = 80, height: int = 24):
+        self.name = f"rnn-tui-test-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
+                        command], check=True, env={**__import__("os").environ, "TERM": "xterm-256color"})
+
+    def screen(self) -> str:
+        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        return out.stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def wait_for(self, predicate, timeout: float = 90, what: str = "") -> str:
+        """Poll the screen until ``predicate(screen)``: a terminal offers no event to await."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if predicate(text):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def test_live_app_in_tmux(small_corpus, tmp_path):
+    runs = tmp_path / "runs"
+    done = tmp_path / "exit-code"
+    cmd = " ".join(shlex.quote(str(a)) for a in [
+        sys.executable, "-m", "rnn_tui", small_corpus, "--batch-size", "8", "--seq-len", "32",
+        "--hidden", "64", "--embed", "16", "--device", "cpu", "--threads", "1", "--eval-every", "50",
+        "--sample-every", "3", "--runs-dir", runs,
+    ])
+    term = Tmux(f"{cmd}; echo $? > {shlex.quote(str(done))}; sleep 60")
+    try:
+        screen = term.wait_for(lambda s: "ema" in s and "── step" in s and "chars/s" in s,
+                               what="the loss plot, the stats and a sample")
+        for panel in ("loss", "samples", "hidden state", "Pause"):  # Pause: the footer lists keys
+            assert panel in screen
+        term.keys("space")
+        term.wait_for(lambda s: "● paused" in s, what="the paused state")
+        term.keys("s")
+        latest = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and latest is None:
+            found = list(runs.glob("*/checkpoints/latest.pt"))
+            latest = found[0] if found else None
+            time.sleep(0.1)
+        assert latest is not None, "s did not write a checkpoint"
+        term.wait_for(lambda s: "saved" in s and "latest.pt" in s, what="the save to show")
+        term.keys("?")
+        term.wait_for(lambda s: "what it does" in s, what="the help screen")
+        term.keys("Escape")
+        # (a key sent right after Escape would arrive as alt+key)
+        term.wait_for(lambda s: "what it does" not in s, what="the help screen to close")
+        term.keys("q")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not done.exists():
+            time.sleep(0.2)
+        assert done.exists(), f"the app did not exit; screen:\n{term.screen()}"
+        assert done.read_text().strip() == "0"
+        after = term.screen()
+        assert "Traceback" not in after
+        assert "resume with: rnn-tui train --resume" in after
+    finally:
+        term.close()
