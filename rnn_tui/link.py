@@ -16,6 +16,7 @@ import os
 import queue
 import signal
 import threading
+import time
 import traceback
 from typing import Protocol
 
@@ -103,6 +104,8 @@ class ProcessLink:
             name="rnn-tui-trainer", daemon=False,
         )
 
+        self._backlog: list[ev.Event] = []
+
     def start(self) -> None:
         self.process.start()
 
@@ -110,13 +113,21 @@ class ProcessLink:
         self.commands.put(command)
 
     def poll(self, limit: int = 1000) -> list[ev.Event]:
+        if self._backlog:
+            out, self._backlog = self._backlog[:limit], self._backlog[limit:]
+            return out + _drain(self.events, limit - len(out))
         return _drain(self.events, limit)
 
     def alive(self) -> bool:
         return self.process.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
-        self.process.join(timeout)
+        """Wait for the trainer to exit, reading its events meanwhile: a process cannot exit while
+        its queue still holds events nobody reads (they are kept for ``poll``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.process.is_alive() and (deadline is None or time.monotonic() < deadline):
+            self._backlog.extend(_drain(self.events, 10_000))
+            self.process.join(0.05)
 
     def terminate(self) -> None:
         if self.process.is_alive():

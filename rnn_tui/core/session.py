@@ -29,11 +29,12 @@ PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of
 
 class Session:
     def __init__(self, trainer: Trainer, inbox: Inbox, emit: Emit, *, post_interval: float = 0.5,
-                 start_paused: bool = False):
+                 start_paused: bool = False, fit_after_s: float = 10.0):
         self.t = trainer
         self.inbox = inbox
         self.emit = emit
         self.post_interval = post_interval
+        self.fit_after_s = fit_after_s
         self.paused = start_paused
         self.stop_requested: ev.Stop | None = None
         cfg = trainer.cfg
@@ -110,6 +111,15 @@ class Session:
         if not all(math.isfinite(r[1]) for r in rows):
             raise RnnTuiError(f"the loss became {rows[-1][1]} at step {rows[-1][0]}; try a lower --lr")
 
+    def fit_schedule_to_time(self) -> None:
+        t, cfg = self.t, self.t.cfg
+        rate = (t.step - self.start_step) / self.active_s
+        cfg.decay_steps = max(t.step + 1, int(t.step + (cfg.max_minutes * 60 - self.active_s) * rate))
+        if t.run is not None:
+            t.run.write_config(t.config_record())
+        self.emit(ev.Notice("info", f"learning rate decays over {cfg.decay_steps:,} steps, "
+                                    f"to fit --max-minutes {cfg.max_minutes:g}"))
+
     def evaluate(self) -> None:
         self.set_state("evaluating")
         t0 = time.perf_counter()
@@ -165,6 +175,10 @@ class Session:
         next_save = self.active_s + cfg.save_every_minutes * 60
         train_s, train_steps = 0.0, 0
         reason, error = "stopped", None
+        # A fresh run with a time budget and no step budget decays its learning rate over the
+        # steps that fit in the budget (measured after fit_after_s). A resumed run keeps its schedule.
+        fit_schedule = cfg.max_minutes is not None and cfg.max_steps is None and t.step == 0
+        self.start_step = t.step
         try:
             while True:
                 self.drain()
@@ -200,6 +214,9 @@ class Session:
                     self.post_progress(train_s, train_steps * chars_per_step)
                     train_s, train_steps = 0.0, 0
                     next_post = time.monotonic() + self.post_interval
+                if fit_schedule and self.active_s >= self.fit_after_s:
+                    fit_schedule = False
+                    self.fit_schedule_to_time()
                 if t.step % cfg.eval_every == 0:
                     self.evaluate()
                 if now >= next_sample:

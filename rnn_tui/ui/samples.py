@@ -8,7 +8,7 @@ from textual.widgets import RichLog
 
 class SamplesLog(RichLog):
     DEFAULT_CSS = """
-    SamplesLog { height: 1fr; scrollbar-size-vertical: 1; }
+    SamplesLog { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; }
     """
 
     def __init__(self, **kw) -> None:

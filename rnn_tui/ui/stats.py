@@ -100,19 +100,20 @@ class StatsPanel(Static):
         dev = s.device + (f" ({s.gpu_mem_mb:,.0f} MB)" if s.gpu_mem_mb else "")
         prime = s.prime.replace("\n", "↵")
         prime = (prime[:13] + "…") if len(prime) > 14 else prime
+        sampling = f"T {s.temperature:.2f} · top-k {s.top_k or 'all'}" + (f" · {escape(repr(prime))}" if prime else "")
         rows = [
             ("state", f"[{STATE_STYLE.get(s.state, '$text')}]● {s.state}[/]"),
-            ("step", f"{s.step:,}  epoch {s.epoch:.2f} ({pct:.0f}%)"),
+            ("step", f"{s.step:,} · epoch {s.epoch:.2f} ({pct:.0f}%)"),
             ("train", loss(s.train_loss)),
             ("val", loss(s.val_loss)),
             ("best", best.strip()[5:] or "-"),
-            ("lr", f"{lr}  grad norm {gn}"),
+            ("sample", sampling),
+            ("lr", f"{lr} · grad norm {gn}"),
             ("speed", f"{fmt_count(s.chars_per_s)} chars/s"),
-            ("time", f"{fmt_duration(s.elapsed_s)}  eta {fmt_duration(eta)} {what}".rstrip()),
+            ("time", f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)} {what}".rstrip()),
             ("model", f"{fmt_count(s.n_params)} params, {escape(dev)}"),
-            ("sample", f"T {s.temperature:.2f} · top-k {s.top_k or 'all'}"),
-            ("prime", escape(repr(prime))),
         ]
         if s.last_saved:
             rows.append(("saved", escape(s.last_saved)))
-        return "\n".join(f"[$text-muted]{k:<6}[/] {v}" for k, v in rows)
+        # (the padding sits inside the tag: markup drops a space right after a closing tag)
+        return "\n".join(f"[$text-muted]{k:<7}[/]{v}" for k, v in rows)

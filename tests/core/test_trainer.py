@@ -1,3 +1,4 @@
+import json
 import math
 import pickle
 import queue
@@ -184,3 +185,18 @@ def test_session_stops_on_nan_without_overwriting_checkpoint(small_corpus, tmp_p
     done = run_session(t, queue.Queue(), seen.append, post_interval=0.0)
     assert done.reason == "error" and "loss became nan" in done.error
     assert good.read_bytes() == before
+
+
+def test_time_budget_fits_the_learning_rate_schedule(small_corpus, tmp_path):
+    from rnn_tui.core.session import Session
+
+    t = make(small_corpus, tmp_path, max_minutes=0.05, warmup_steps=2, min_lr_ratio=0.1)
+    seen: list = []
+    done = Session(t, queue.Queue(), seen.append, post_interval=0.0, fit_after_s=0.5).run()
+    assert done.reason == "max-minutes"
+    assert any(isinstance(e, ev.Notice) and "to fit --max-minutes" in e.message for e in seen)
+    # the decay was planned to end about when the time ran out: the last lr is near the floor
+    last_lr = [e.lr for e in seen if isinstance(e, ev.Progress)][-1]
+    assert last_lr < 0.35 * t.cfg.lr
+    assert 0.6 < t.cfg.decay_steps / done.step < 1.6
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["decay_steps"] == t.cfg.decay_steps

@@ -1,0 +1,143 @@
+"""What watching costs: training speed inside the running app against the same trainer with no UI,
+and how fast a key press shows on screen while training runs at full speed.
+
+Both sides run the trainer in its own process behind the same ``ProcessLink``; the only difference
+is the app in this process (Textual's headless driver: every widget live, the loss plot redrawing,
+a sample and a heatmap every few seconds, the stats panel updating). Rounds alternate.
+
+    python -m benchmarks.app_cost                      # 2x256, 3 rounds of 25 s
+    python -m benchmarks.app_cost --seconds 5 --rounds 1 --hidden 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from benchmarks.common import median, table
+from rnn_tui.core import events as ev
+from rnn_tui.launch import TrainRequest
+from rnn_tui.link import ProcessLink
+from rnn_tui.resources import bundled_corpora
+
+
+class MeasuringLink(ProcessLink):
+    """Counts training chars and training seconds from the trainer's own Progress events."""
+
+    def __init__(self, request):
+        super().__init__(request)
+        self.chars = 0
+        self.train_s = 0.0
+        self.first_progress: float | None = None
+        self.chars_per_step = request.overrides["batch_size"] * request.overrides["seq_len"]
+
+    def poll(self, limit: int = 1000):
+        got = super().poll(limit)
+        for e in got:
+            if isinstance(e, ev.Progress) and e.chars_per_s > 0:
+                if self.first_progress is None:
+                    self.first_progress = time.monotonic()  # skip start-up and the first steps
+                    continue
+                chars = len(e.steps) * self.chars_per_step
+                self.chars += chars
+                self.train_s += chars / e.chars_per_s
+        return got
+
+    def rate(self) -> float:
+        return self.chars / self.train_s if self.train_s else 0.0
+
+    def measuring_for(self) -> float:
+        return 0.0 if self.first_progress is None else time.monotonic() - self.first_progress
+
+    def stop(self) -> None:
+        self.send(ev.Stop(save=False))
+        self.join(60)
+        self.terminate()
+
+
+def headless_round(request, seconds: float) -> float:
+    link = MeasuringLink(request)
+    link.start()
+    while link.measuring_for() < seconds:
+        link.poll()
+        time.sleep(0.1)
+    link.stop()
+    return link.rate()
+
+
+async def app_round(request, seconds: float, size=(120, 40)) -> tuple[float, list[float]]:
+    from rnn_tui.ui.app import RnnTuiApp
+
+    link = MeasuringLink(request)
+    link.start()
+    app = RnnTuiApp(link)
+    latencies: list[float] = []
+    async with app.run_test(size=size) as pilot:
+        while link.measuring_for() < 2.0:
+            await pilot.pause(0.1)
+        presses = 0
+        while link.measuring_for() < seconds:
+            key = "plus" if presses % 2 == 0 else "minus"
+            want = f"T {round(app.temperature + (0.1 if key == 'plus' else -0.1), 2):.2f}"
+            t0 = time.perf_counter()
+            await pilot.press(key)
+            while want not in app.stats_panel.render_markup():
+                await pilot.pause()
+            await pilot.pause()  # one more turn of the loop: the refresh is composited
+            latencies.append((time.perf_counter() - t0) * 1000)
+            presses += 1
+            await pilot.pause(0.4)
+        link.stop()
+        await pilot.pause(0.2)
+    return link.rate(), latencies
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=25.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sample-every", type=float, default=3.0)
+    args = ap.parse_args()
+    request = TrainRequest(
+        corpus_file=bundled_corpora()["tinyshakespeare"], runs_dir=__import__("pathlib").Path("/tmp/rnn-tui-bench-runs"),
+        overrides=dict(hidden=args.hidden, layers=args.layers, batch_size=args.batch, seq_len=100,
+                       device="cpu", sample_every_s=args.sample_every, eval_every=100_000,
+                       save_every_minutes=60),
+    )
+    headless, in_app, ratios, lat = [], [], [], []
+    for r in range(args.rounds):
+        order = ["headless", "app"] if r % 2 == 0 else ["app", "headless"]
+        got = {}
+        for which in order:
+            if which == "headless":
+                got[which] = headless_round(request, args.seconds)
+            else:
+                got[which], lats = asyncio.run(app_round(request, args.seconds))
+                lat += lats
+        headless.append(got["headless"])
+        in_app.append(got["app"])
+        ratios.append(got["app"] / got["headless"])
+        print(f"round {r + 1}: headless {got['headless']:,.0f} chars/s, app {got['app']:,.0f} chars/s, "
+              f"ratio {ratios[-1]:.3f}", flush=True)
+    print()
+    rows = [
+        [f"training in the app / headless ({args.layers}x{args.hidden} B{args.batch})",
+         f"{median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})", "≥ 0.97"],
+        ["key press → stats panel shows it, p95", f"{percentile(lat, 0.95):.1f} ms (n={len(lat)})", "≤ 50 ms"],
+        ["key press → stats panel shows it, max", f"{max(lat):.1f} ms", "≤ 200 ms"],
+        ["key press → stats panel shows it, median", f"{median(lat):.1f} ms", ""],
+    ]
+    print(table(rows, ["measure", "value", "target"]))
+
+
+if __name__ == "__main__":
+    main()
