@@ -14,3 +14,16 @@ def test_core_imports_no_ui():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_app_starts_without_torch():
+    """The screen appears before torch is imported: torch loads in the trainer's process."""
+    code = (
+        "import sys\n"
+        "from rnn_tui.launch import TrainRequest\n"
+        "TrainRequest().check()\n"
+        "import rnn_tui.ui.app, rnn_tui.link\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -1,9 +1,13 @@
 """char-rnn's striped batch layout for truncated backpropagation through time.
 
 The split is cut into ``batch_size`` contiguous rows; batch ``i`` is columns
-``[i*seq_len, (i+1)*seq_len)`` of every row. Row ``r`` of batch ``i+1`` continues exactly where
-row ``r`` of batch ``i`` ended, so the hidden state can be carried from one batch to the next
-(detached) and the model sees unbounded context.
+``[offset + i*seq_len, offset + (i+1)*seq_len)`` of every row. Row ``r`` of batch ``i+1`` continues
+exactly where row ``r`` of batch ``i`` ended, so the hidden state can be carried from one batch to
+the next (detached) and the model sees unbounded context.
+
+``offset`` (0 <= offset < seq_len) changes from epoch to epoch (``epoch_offset``), so the model
+does not see the same text cut at the same places every epoch: a small-corpus run goes through
+the data many times, and identical chunks are easier to memorise than to generalise from.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ class StripedBatches:
         self.batch_size = batch_size
         self.seq_len = seq_len
         self.row_len = (len(data) - 1) // batch_size
-        self.per_epoch = self.row_len // seq_len
+        # leave seq_len - 1 symbols of slack at the end of each row for the epoch offset
+        # (rows too short for that get no offset)
+        with_slack = (self.row_len - (seq_len - 1)) // seq_len
+        self.per_epoch = with_slack if with_slack >= 1 else self.row_len // seq_len
         rows = self.row_len * batch_size
         # x and y as (batch, row_len) views of the compact array; converted to int64 per batch.
         self._x = data[:rows].reshape(batch_size, self.row_len)
@@ -40,9 +47,16 @@ class StripedBatches:
     def __len__(self) -> int:
         return self.per_epoch
 
-    def get(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def epoch_offset(self, epoch: int, seed: int) -> int:
+        """Where epoch ``epoch``'s chunks start in each row: 0 for the first, then pseudo-random."""
+        slack = self.row_len - self.per_epoch * self.seq_len
+        if epoch == 0 or slack <= 0:
+            return 0
+        return int(np.random.default_rng([seed, epoch]).integers(0, min(slack, self.seq_len - 1) + 1))
+
+    def get(self, i: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch ``i`` (0 <= i < len(self)) as int64 tensors of shape (batch_size, seq_len)."""
-        a, b = i * self.seq_len, (i + 1) * self.seq_len
+        a, b = offset + i * self.seq_len, offset + (i + 1) * self.seq_len
         x = torch.from_numpy(self._x[:, a:b].astype(np.int64))
         y = torch.from_numpy(self._y[:, a:b].astype(np.int64))
         return x, y

@@ -6,7 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .model import CELLS
+
+
+CELLS = ("lstm", "gru", "rnn")  # spelled here, not imported from .model: no torch at start-up
 
 
 @dataclass

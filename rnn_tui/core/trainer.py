@@ -121,7 +121,7 @@ class Trainer:
         """One optimiser step on the next striped batch; the hidden state carries over, detached."""
         if self.batch_index == 0:
             self.hidden = zero_state(self.model_cfg, self.cfg.batch_size, self.device)
-        x, y = self.batches.get(self.batch_index)
+        x, y = self.batches.get(self.batch_index, self.batches.epoch_offset(self.epoch, self.cfg.seed))
         x = x.to(self.device, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
         lr = self.lr

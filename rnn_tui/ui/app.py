@@ -29,7 +29,7 @@ MIN_SIZE = (60, 18)
 TEMPERATURE_STEP = 0.1
 MAX_TEMPERATURE = 2.0
 TOP_K_LADDER = (0, 5, 10, 20, 40)
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.2  # seconds between event drains: the trainer posts progress twice a second
 
 
 class RnnTuiApp(App[int]):
@@ -188,7 +188,6 @@ class RnnTuiApp(App[int]):
             self.trainer_state = e.state
             self.paused = e.state == "paused"
             s.state = "stopping" if self.quitting and e.state not in ("finished", "failed") else e.state
-            self.refresh_bindings()
         elif isinstance(e, ev.SamplingChanged):
             s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
             self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime

@@ -383,7 +383,7 @@ class LossPlot(Widget):
 
     MAX_POINTS = 200_000  # stored points per series before halving the resolution
     RECENT_STEPS = 2_000  # the "recent" window
-    REDRAW_INTERVAL = 0.5  # seconds: at most two data redraws a second
+    REDRAW_INTERVAL = 1.0  # seconds: at most one data redraw a second (each costs 15-35 ms of CPU)
 
     log_y: reactive[bool] = reactive(False, init=False)
     smoothing: reactive[float] = reactive(0.9, init=False)

@@ -75,15 +75,20 @@ class RunStats:
 
 class StatsPanel(Static):
     DEFAULT_CSS = """
-    StatsPanel { height: auto; }
+    StatsPanel { height: 1fr; }
     """
 
     def __init__(self, **kw) -> None:
         super().__init__("", **kw)
         self.stats = RunStats()
+        self._shown = ""
 
     def show(self) -> None:
-        self.update(self.render_markup())
+        markup = self.render_markup()
+        if markup != self._shown:
+            self._shown = markup
+            # The panel's size is fixed by the layout: skip the (costly) layout pass.
+            self.update(markup, layout=False)
 
     def render_markup(self) -> str:
         """Textual content markup, so colours come from the theme's variables."""

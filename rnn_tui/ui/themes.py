@@ -54,7 +54,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-import rnn_tui
+from rnn_tui.resources import bundled_dir
 
 __all__ = [
     "DEFAULT_THEME",
@@ -115,11 +115,7 @@ class ThemeError(ValueError):
 
 def bundled_theme_dir() -> Path:
     """The directory of themes shipped with rnn-tui."""
-    package = Path(rnn_tui.__file__).resolve().parent
-    installed = package / "_data" / "themes"
-    if installed.is_dir():
-        return installed
-    return package.parent / "themes"
+    return bundled_dir("themes")
 
 
 def user_theme_dir() -> Path:

@@ -64,13 +64,20 @@ def test_striped_batches_layout():
     # 0..49 in 2 rows of 24 (49 usable inputs), sequences of 4: row r is a contiguous stream.
     data = np.arange(50, dtype=np.uint8)
     b = StripedBatches(data, batch_size=2, seq_len=4)
-    assert b.row_len == 24 and len(b) == 6
+    assert b.row_len == 24 and len(b) == 5  # one batch of slack per row for the epoch offset
     x0, y0 = b.get(0)
     x1, _ = b.get(1)
     assert x0.tolist() == [[0, 1, 2, 3], [24, 25, 26, 27]]
     assert y0.tolist() == [[1, 2, 3, 4], [25, 26, 27, 28]]
     assert x1.tolist() == [[4, 5, 6, 7], [28, 29, 30, 31]]  # each row continues where it stopped
     assert x0.dtype.is_floating_point is False
+    # later epochs start each row at an offset (same for every row), deterministic per seed
+    assert b.epoch_offset(0, seed=1) == 0
+    offsets = {b.epoch_offset(e, seed=1) for e in range(1, 30)}
+    assert offsets <= set(range(0, 4)) and len(offsets) > 1
+    assert b.epoch_offset(5, seed=1) == b.epoch_offset(5, seed=1)
+    xo, yo = b.get(1, offset=2)
+    assert xo.tolist() == [[6, 7, 8, 9], [30, 31, 32, 33]] and yo.tolist() == [[7, 8, 9, 10], [31, 32, 33, 34]]
 
 
 def test_too_little_data_says_how_much_is_needed():

@@ -63,7 +63,9 @@ def test_installed_wheel_layout_is_preferred(monkeypatch, tmp_path):
     package = tmp_path / "site-packages" / "rnn_tui"
     data = package / "_data" / "themes"
     data.mkdir(parents=True)
-    monkeypatch.setattr(rnn_tui, "__file__", str(package / "__init__.py"))
+    import rnn_tui.resources
+
+    monkeypatch.setattr(rnn_tui.resources, "_PKG", package)
     assert theme_dirs()[0] == data
 
 
