@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import queue
 import signal
 import time
@@ -67,15 +68,28 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
             if e.error:
                 bar.console.print(f"stopped at step {e.step}: {e.error}", markup=False)
 
-    session = Session(trainer, inbox, emit)
+    def safe_emit(e: ev.Event) -> None:
+        # Printing must never cost the run: after an SSH drop the terminal is gone (EIO), and a
+        # closed pipe (| head) raises too. The session goes on and saves either way.
+        try:
+            emit(e)
+        except (OSError, ValueError):
+            pass
+
+    session = Session(trainer, inbox, safe_emit)
     interrupts = {"n": 0}
 
     def on_signal(signum, _frame) -> None:
-        # The first signal stops cleanly between steps and saves; a second Ctrl+C forces the exit.
+        # The first signal stops cleanly between steps and saves; a second Ctrl+C quits at once.
         interrupts["n"] += 1
         if signum == signal.SIGINT and interrupts["n"] > 1:
-            raise KeyboardInterrupt
+            os._exit(130)
         session.stop_requested = ev.Stop(save=True)
+        if signum == signal.SIGINT:
+            try:
+                bar.console.print("stopping after this step and saving… (Ctrl+C again quits without saving)")
+            except (OSError, ValueError):
+                pass
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -86,5 +100,8 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
             signal.signal(s, h)
     if done.error:
         return 1
-    console.print(f"finished ({done.reason}) at step {done.step}; checkpoint {done.checkpoint}", soft_wrap=True)
+    try:
+        console.print(f"finished ({done.reason}) at step {done.step}; checkpoint {done.checkpoint}", soft_wrap=True)
+    except (OSError, ValueError):
+        pass
     return 0

@@ -7,6 +7,7 @@ be handed to a trainer in a thread or in a spawned process. ``build_trainer`` tu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,6 +106,13 @@ def build_trainer(request: TrainRequest) -> "Trainer":
     run = RunDir(run_path) if run_path else RunDir.create(request.runs_dir, corpus_path.stem)
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
+    # latest.pt may be older than best.pt (a stop after a bad stretch): never let a worse
+    # model replace best.pt because the best loss was forgotten.
+    if run.best.exists() and run.best != ck_path:
+        try:
+            trainer.best_val = min(trainer.best_val, float(ckpt_io.load(run.best).get("best_val", math.inf)))
+        except CheckpointError:
+            pass
     return trainer
 
 

@@ -34,14 +34,18 @@ class TrainerLink(Protocol):
 class _ParentWatchingInbox:
     """The trainer's inbox; if the process that started it dies, it asks the trainer to save and stop."""
 
-    def __init__(self, inner, parent_pid: int | None):
+    def __init__(self, inner, parent_pid: int | None, outbox=None):
         self.inner = inner
         self.parent_pid = parent_pid
+        self.outbox = outbox
         self.orphaned = False
 
     def get(self, block: bool = True, timeout: float | None = None):
         if self.parent_pid is not None and not self.orphaned and os.getppid() != self.parent_pid:
             self.orphaned = True
+            if hasattr(self.outbox, "cancel_join_thread"):
+                # nobody will read the events now: do not wait for them to drain at exit
+                self.outbox.cancel_join_thread()
             return ev.Stop(save=True)
         return self.inner.get(block, timeout)
 
@@ -61,7 +65,7 @@ def trainer_main(request, inbox, outbox, parent_pid: int | None = None, in_proce
     except Exception as exc:  # noqa: BLE001 - reported to the UI, never a traceback on screen
         put(ev.Finished(reason="error", step=0, checkpoint=None, error=f"internal error: {exc!r}"))
         return
-    session = Session(trainer, _ParentWatchingInbox(inbox, parent_pid), put)
+    session = Session(trainer, _ParentWatchingInbox(inbox, parent_pid, outbox), put)
     if not in_process:
         # Ctrl+C belongs to the UI (it arrives there as a key); SIGTERM and SIGHUP (a dropped SSH
         # connection) stop the trainer between steps, after saving.
@@ -129,9 +133,18 @@ class ProcessLink:
             self._backlog.extend(_drain(self.events, 10_000))
             self.process.join(0.05)
 
+    @property
+    def exitcode(self) -> int | None:
+        return self.process.exitcode
+
     def terminate(self) -> None:
+        """SIGTERM (the trainer saves and stops), then SIGKILL if it does not go within 10 s."""
         if self.process.is_alive():
             self.process.terminate()
+            self.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
 
 
 class ThreadLink:

@@ -56,9 +56,20 @@ def test_bad_corpus_is_one_clean_line(tmp_path, make, words):
     (["--temperature", "-1"], ["--temperature"]),
     (["--device", "tpu"], ["--device"]),
     (["--cell", "transformer"], ["--cell"]),
+    (["--dropout", "1.5"], ["--dropout"]),
+    (["--batch-size", "-4"], ["--batch-size"]),
 ])
 def test_nonsense_options_are_refused(small_corpus, tmp_path, args, words):
     assert_clean_error(rnn_tui(small_corpus, "--headless", *args, "--runs-dir", tmp_path), *words)
+
+
+def test_cuda_without_a_gpu_is_one_clean_line(small_corpus, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = rnn_tui(small_corpus, "--headless", "--device", "cuda", "--runs-dir", tmp_path)
+    assert_clean_error(proc, "--device cuda", "no CUDA GPU")
 
 
 def test_train_sample_info_resume(small_corpus, tmp_path):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from .errors import ConfigError
 
 
 CELLS = ("lstm", "gru", "rnn")  # spelled here, not imported from .model: no torch at start-up
+
+
+def check_device(name: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps (got {name!r})")
+    return name
 
 
 @dataclass
@@ -34,7 +41,7 @@ class TrainConfig:
     seed: int = 1337
     # cadence
     eval_every: int = 200  # steps
-    eval_chars: int = 0  # 0 = the whole validation split
+    eval_chars: int = 250_000  # validation characters per evaluation (0: all); Tiny Shakespeare has 111k
     save_every_minutes: float = 2.0
     sample_every_s: float = 15.0
     sample_length: int = 300
@@ -75,8 +82,17 @@ class TrainConfig:
             raise ConfigError(f"--max-steps must be positive (got {self.max_steps})")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"--max-minutes must be positive (got {self.max_minutes})")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"--device must be auto, cpu, cuda or mps (got {self.device!r})")
+        check_device(self.device)
+        if self.threads is not None and self.threads <= 0:
+            raise ConfigError(f"--threads must be positive (got {self.threads})")
+        if self.save_every_minutes <= 0:
+            raise ConfigError(f"--save-every-minutes must be positive (got {self.save_every_minutes})")
+        if self.sample_every_s <= 0:
+            raise ConfigError(f"--sample-every must be positive (got {self.sample_every_s})")
+        if self.weight_decay < 0:
+            raise ConfigError(f"--weight-decay must be >= 0 (got {self.weight_decay})")
+        if self.eval_chars < 0:
+            raise ConfigError(f"--eval-chars must be >= 0 (got {self.eval_chars})")
         return self
 
     def to_dict(self) -> dict:

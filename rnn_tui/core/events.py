@@ -71,6 +71,7 @@ class Started:
     batches_per_epoch: int
     step: int  # > 0 when resumed
     best_val: float | None
+    last_val: float | None
     max_steps: int | None
     max_minutes: float | None
 

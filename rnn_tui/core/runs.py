@@ -14,7 +14,11 @@ import time
 from pathlib import Path
 
 from .atomic import replace_atomically
-from .errors import CheckpointError
+from .errors import CheckpointError, RnnTuiError
+
+
+class RunDirError(RnnTuiError):
+    pass
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -25,7 +29,10 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.checkpoints = self.path / "checkpoints"
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        try:
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot use run directory {self.path}: {exc.strerror or exc}") from None
         self._metrics = None
         self._samples = None
 
@@ -33,11 +40,18 @@ class RunDir:
     def create(cls, root: str | Path, stem: str) -> "RunDir":
         root = Path(root)
         base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        name, n = base, 1
-        while (root / name).exists():
-            n += 1
-            name = f"{base}-{n}"
-        return cls(root / name)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 1000):
+                name = base if n == 1 else f"{base}-{n}"
+                try:
+                    (root / name).mkdir()  # fails if it exists: two runs never share a directory
+                    return cls(root / name)
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            raise RunDirError(f"cannot create a run directory in {root}: {exc.strerror or exc}") from None
+        raise RunDirError(f"cannot find a free run directory name for {base} in {root}")
 
     @property
     def latest(self) -> Path:

@@ -146,14 +146,21 @@ def generate(
                 del hs[:-record], cs[:-record], seen[:-record]
         return logits
 
-    for i in inputs[:-1]:
-        feed(i)
-    logits = feed(inputs[-1])
-    out: list[int] = []
-    for _ in range(length):
-        nxt = pick(logits, temperature, top_k, gen)
-        out.append(nxt)
-        logits = feed(nxt)
+    # Eval mode: a GRU/RNN stepper runs the module itself, whose dropout would otherwise apply
+    # and draw from the training RNG.
+    was_training = model.training
+    model.eval()
+    try:
+        for i in inputs[:-1]:
+            feed(i)
+        logits = feed(inputs[-1])
+        out: list[int] = []
+        for _ in range(length):
+            nxt = pick(logits, temperature, top_k, gen)
+            out.append(nxt)
+            logits = feed(nxt)
+    finally:
+        model.train(was_training)
     sample = Sample(prime=prime_used, text=vocab.decode(out), temperature=temperature, top_k=top_k, unknown=unknown)
     if record and hs:
         # States after reading each symbol; the last `record` of them, aligned with `seen`.

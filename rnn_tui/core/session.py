@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import queue
 import time
+import traceback
 from typing import Callable, Protocol
 
 from . import events as ev
@@ -44,6 +45,9 @@ class Session:
         self.sample_requested = False
         self.save_requested = False
         self.active_s = 0.0  # training wall time, paused time excluded
+        self._train_s = 0.0  # training time and steps since the last Progress
+        self._train_steps = 0
+        self.save_error: str | None = None
         self._state = ""
 
     # ------------------------------------------------------------------ helpers
@@ -87,13 +91,21 @@ class Session:
             except queue.Empty:
                 return
 
-    def post_progress(self, train_s: float, steps_chars: int) -> None:
-        rows = self.t.collect()
+    def post_progress(self) -> None:
+        """Fetch the pending steps' losses (one host sync) and report them; a NaN stops the run."""
+        t = self.t
+        t0 = time.monotonic()
+        rows = t.collect()
+        # On a GPU, train_step returns before the work is done and collect() waits for it: that
+        # wait is training time too, or chars/s, --max-minutes and the fitted schedule run fast.
+        synced = time.monotonic() - t0
+        self.active_s += synced
+        train_s, self._train_s = self._train_s + synced, 0.0
+        steps, self._train_steps = self._train_steps, 0
         if not rows:
             return
-        t = self.t
-        if self.t.run is not None:
-            self.t.run.log_metrics([
+        if t.run is not None:
+            t.run.log_metrics([
                 {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
                 for s, loss, g, lr in rows
             ])
@@ -102,14 +114,17 @@ class Session:
             import torch
 
             gpu_mb = torch.cuda.max_memory_allocated(t.device) / 2**20
+        chars = steps * t.cfg.batch_size * t.cfg.seq_len
         self.emit(ev.Progress(
             steps=[r[0] for r in rows], losses=[r[1] for r in rows], step=t.step,
             epoch=t.epoch_progress, lr=rows[-1][3], grad_norm=rows[-1][2],
-            chars_per_s=steps_chars / train_s if train_s > 0 else 0.0, elapsed_s=self.active_s,
+            chars_per_s=chars / train_s if train_s > 0 else 0.0, elapsed_s=self.active_s,
             tokens=t.tokens, gpu_mem_mb=gpu_mb,
         ))
-        if not all(math.isfinite(r[1]) for r in rows):
-            raise RnnTuiError(f"the loss became {rows[-1][1]} at step {rows[-1][0]}; try a lower --lr")
+        bad = next((r for r in rows if not math.isfinite(r[1])), None)
+        if bad is not None:
+            raise RnnTuiError(f"the loss became {bad[1]} at step {bad[0]}; try a lower --lr "
+                              f"(the last checkpoint before it is kept)")
 
     def fit_schedule_to_time(self) -> None:
         t, cfg = self.t, self.t.cfg
@@ -127,7 +142,8 @@ class Session:
         val = self.t.evaluate()
         is_best = val < before
         if self.t.run is not None:
-            self.t.run.log_metrics([{"kind": "val", "step": self.t.step, "val_loss": round(val, 5)}])
+            self.t.run.log_metrics([{"kind": "val", "step": self.t.step, "val_loss": round(val, 5),
+                                     "train_s": round(self.active_s, 1), "tokens": self.t.tokens}])
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
         if is_best and self.t.run is not None:
             self.save("best")
@@ -146,11 +162,18 @@ class Session:
     def save(self, reason: str) -> str | None:
         if self.t.run is None:
             return None
+        # Report (and check) the steps since the last post first: weights that produced a NaN
+        # must never replace the last good checkpoint.
+        self.post_progress()
+        if not self.t.weights_finite():
+            raise RnnTuiError(f"the weights became NaN or infinite by step {self.t.step}; try a lower "
+                              f"--lr (the last checkpoint before it is kept)")
         self.set_state("saving")
         try:
             path = self.t.save(reason)
-        except OSError as exc:
-            self.emit(ev.Notice("error", f"saving failed ({exc.strerror or exc}); training goes on"))
+        except (OSError, RuntimeError) as exc:
+            self.save_error = f"saving {reason} checkpoint failed ({getattr(exc, 'strerror', None) or exc})"
+            self.emit(ev.Notice("error", self.save_error + ("" if reason == "final" else "; training goes on")))
             return None
         self.emit(ev.CheckpointSaved(self.t.step, str(path), reason))
         return str(path)
@@ -165,20 +188,19 @@ class Session:
             config=cfg.to_dict(), vocab_size=t.vocab.size, n_params=t.model.num_params(),
             device=str(t.device), train_chars=t.train_chars, val_chars=t.val_chars,
             batches_per_epoch=len(t.batches), step=t.step,
-            best_val=t.best_val if math.isfinite(t.best_val) else None,
+            best_val=t.best_val if math.isfinite(t.best_val) else None, last_val=t.last_val,
             max_steps=cfg.max_steps, max_minutes=cfg.max_minutes,
         ))
         self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
-        chars_per_step = cfg.batch_size * cfg.seq_len
         next_post = time.monotonic() + self.post_interval
         next_sample = time.monotonic() + min(cfg.sample_every_s, 5.0)  # the first sample comes early
         next_save = self.active_s + cfg.save_every_minutes * 60
-        train_s, train_steps = 0.0, 0
         reason, error = "stopped", None
         # A fresh run with a time budget and no step budget decays its learning rate over the
         # steps that fit in the budget (measured after fit_after_s). A resumed run keeps its schedule.
         fit_schedule = cfg.max_minutes is not None and cfg.max_steps is None and t.step == 0
         self.start_step = t.step
+        path = None
         try:
             while True:
                 self.drain()
@@ -192,8 +214,7 @@ class Session:
                     self.sample()
                     next_sample = time.monotonic() + cfg.sample_every_s
                 if self.paused:
-                    self.post_progress(train_s, train_steps * chars_per_step)
-                    train_s, train_steps = 0.0, 0
+                    self.post_progress()
                     self.set_state("paused")
                     self.drain(timeout=0.1)
                     continue
@@ -207,12 +228,11 @@ class Session:
                 t0 = time.monotonic()
                 t.train_step()
                 now = time.monotonic()
-                train_s += now - t0
-                train_steps += 1
+                self._train_s += now - t0
+                self._train_steps += 1
                 self.active_s += now - t0
                 if now >= next_post:
-                    self.post_progress(train_s, train_steps * chars_per_step)
-                    train_s, train_steps = 0.0, 0
+                    self.post_progress()
                     next_post = time.monotonic() + self.post_interval
                 if fit_schedule and self.active_s >= self.fit_after_s:
                     fit_schedule = False
@@ -225,25 +245,41 @@ class Session:
                 if self.active_s >= next_save:
                     self.save("periodic")
                     next_save = self.active_s + cfg.save_every_minutes * 60
-        except KeyboardInterrupt:
-            reason = "interrupted"
+            self.post_progress()
+            if self.stop_requested is None or self.stop_requested.save:
+                # Save first: an evaluation can take a while, and a stop must not wait for it.
+                path = self.save("final")
+                if path is None and t.run is not None:
+                    error = self.save_error
+                elif t.step > 0 and t.step % cfg.eval_every != 0:
+                    self.evaluate()
         except RnnTuiError as exc:
             reason, error = "error", str(exc)
             self.emit(ev.Notice("error", error))
-        path = None
-        if error is None:
-            self.post_progress(train_s, train_steps * chars_per_step)
-            # A failed run keeps its last good checkpoint rather than overwriting it with bad weights.
-            if self.stop_requested is None or self.stop_requested.save:
-                if t.step > 0 and t.step % cfg.eval_every != 0:
-                    self.evaluate()
-                path = self.save("final")
+        except Exception as exc:  # noqa: BLE001 - out of memory, disk errors...: say so, keep the last checkpoint
+            reason, error = "error", describe_failure(exc)
+            if t.run is not None:
+                try:
+                    (t.run.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+                    error += f"; details in {t.run.path / 'error.log'}"
+                except OSError:
+                    pass
+            self.emit(ev.Notice("error", error))
         self.set_state("failed" if error else "finished")
         done = ev.Finished(reason=reason, step=t.step, checkpoint=path, error=error)
         self.emit(done)
         if t.run is not None:
             t.run.close()
         return done
+
+
+def describe_failure(exc: BaseException) -> str:
+    name = type(exc).__name__
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    if "OutOfMemory" in name or "out of memory" in first.lower():
+        return (f"out of memory ({first}); try a smaller --batch-size, --seq-len or --hidden "
+                f"(the last checkpoint is kept)")
+    return f"training stopped: {name}: {first} (the last checkpoint is kept)"
 
 
 def run_session(trainer: Trainer, inbox: Inbox, emit: Emit, **kw) -> ev.Finished:

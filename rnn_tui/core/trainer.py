@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt_io
 from .batches import StripedBatches, eval_rows, min_chars
-from .config import TrainConfig
+from .config import TrainConfig, check_device
 from .corpus import Corpus, Vocab
 from .errors import CheckpointError, ConfigError
 from .model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors, zero_state
@@ -35,6 +35,7 @@ from .sampling import Sample, generate
 
 
 def pick_device(name: str) -> torch.device:
+    check_device(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -44,6 +45,8 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {name}: no CUDA GPU is available here (try --device auto or cpu)")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if name == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
@@ -221,12 +224,15 @@ class Trainer:
         """Continue exactly where ``ck`` stopped (same model, data position, RNG and optimiser)."""
         theirs = ck.get("model_config", {})
         ours = self.model_cfg.to_dict()
-        diff = [f"{k} {theirs.get(k)!r} vs {ours[k]!r}" for k in ours if theirs.get(k) != ours[k]]
+        # dropout has no weights: a resumed run may change it
+        diff = [f"{k} {theirs.get(k)!r} vs {ours[k]!r}" for k in ours if k != "dropout" and theirs.get(k) != ours[k]]
         if diff:
             raise CheckpointError("checkpoint does not match this model: " + ", ".join(diff))
         try:
             self.model.load_state_dict(ck["model"])
             self.optimizer.load_state_dict(ck["optimizer"])
+            for group in self.optimizer.param_groups:  # the optimiser's saved settings yield to this run's
+                group["weight_decay"] = self.cfg.weight_decay
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint weights do not fit this model ({str(exc).splitlines()[0][:160]})") from None
         self.step = int(ck["step"])
@@ -245,6 +251,11 @@ class Trainer:
             self.sample_gen.set_state(rng["sample"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def weights_finite(self) -> bool:
+        """One host sync: every parameter is a finite number (checked before each save)."""
+        with torch.no_grad():
+            return bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
 
     def save(self, reason: str = "manual", path: str | Path | None = None) -> Path:
         """Write the full training state atomically; to the run's latest.pt unless ``path`` is given."""

@@ -1,7 +1,7 @@
 """The live app: loss curves, stats, samples and hidden states of a trainer it steers by keys.
 
 The app never touches the model. It sends commands through a ``TrainerLink`` and drains the
-link's events ten times a second; widgets redraw on their own clocks (the plot at most twice a
+link's events five times a second; widgets redraw on their own clocks (the plot at most once a
 second), so a busy UI cannot slow the trainer and a busy trainer cannot freeze the UI.
 """
 
@@ -153,8 +153,10 @@ class RnnTuiApp(App[int]):
         if events:
             self.refresh_stats()
         if self.finished is None and not events and not self.link.alive():
+            code = getattr(self.link, "exitcode", None)
+            how = f" (exit code {code}; killed for memory?)" if code and code < 0 else ""
             self.on_finished(ev.Finished(reason="error", step=self.stats.step, checkpoint=None,
-                                         error="the trainer stopped unexpectedly"))
+                                         error=f"the trainer stopped unexpectedly{how}"))
 
     @property
     def stats(self):
@@ -186,8 +188,7 @@ class RnnTuiApp(App[int]):
             self.heatmap.border_subtitle = self.heatmap.describe()
         elif isinstance(e, ev.StateChanged):
             self.trainer_state = e.state
-            self.paused = e.state == "paused"
-            s.state = "stopping" if self.quitting and e.state not in ("finished", "failed") else e.state
+            s.state = self.shown_state(e.state)
         elif isinstance(e, ev.SamplingChanged):
             s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
             self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime
@@ -208,7 +209,7 @@ class RnnTuiApp(App[int]):
         s = self.stats
         s.device, s.n_params, s.run_dir = e.device, e.n_params, e.run_dir
         s.batches_per_epoch, s.max_steps, s.max_minutes = e.batches_per_epoch, e.max_steps, e.max_minutes
-        s.best_val = e.best_val
+        s.best_val, s.val_loss = e.best_val, e.last_val
         s.step = e.step
         cfg = e.config
         s.chars_per_step = cfg["batch_size"] * cfg["seq_len"]
@@ -216,14 +217,15 @@ class RnnTuiApp(App[int]):
         self.title_bar.update(
             f"rnn-tui · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
         )
-        if e.run_dir:
-            self.load_history(Path(e.run_dir))
+        if e.run_dir and e.step > 0:
+            self.load_history(Path(e.run_dir), e.step)
 
-    def load_history(self, run_dir: Path) -> None:
-        """A resumed run shows its whole loss history, read from metrics.jsonl."""
+    def load_history(self, run_dir: Path, upto: int) -> None:
+        """A resumed run shows its loss history up to the checkpoint, read from metrics.jsonl
+        (steps logged after that checkpoint were lost with the process and are trained again)."""
         from rnn_tui.core.runs import RunDir
 
-        rows = RunDir(run_dir).read_metrics() if (run_dir / "metrics.jsonl").exists() else []
+        rows = [r for r in RunDir(run_dir).read_metrics() if r.get("step", 0) <= upto]
         plot = self.plot
         train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train"]
         if train:
@@ -257,15 +259,23 @@ class RnnTuiApp(App[int]):
             return None  # greyed out in the footer
         return True
 
+    def shown_state(self, trainer_state: str) -> str:
+        """The trainer's state, or what the user asked for while the trainer has not caught up."""
+        if trainer_state in ("finished", "failed"):
+            return trainer_state
+        if self.quitting:
+            return "stopping"
+        if self.paused and trainer_state == "training":
+            return "pausing"
+        if not self.paused and trainer_state == "paused":
+            return "resuming"
+        return trainer_state
+
     def action_toggle_pause(self) -> None:
-        if self.paused or self.stats.state == "pausing":
-            self.link.send(ev.Resume())
-            self.paused = False
-            self.stats.state = "resuming"
-        else:
-            self.link.send(ev.Pause())
-            self.paused = True
-            self.stats.state = "pausing"  # shown at once; "paused" follows when the step ends
+        # `paused` is what the user asked for; the trainer confirms with a StateChanged event
+        self.paused = not self.paused
+        self.link.send(ev.Pause() if self.paused else ev.Resume())
+        self.stats.state = "pausing" if self.paused else "resuming"  # shown at once
         self.refresh_stats()
 
     def action_sample_now(self) -> None:
@@ -330,6 +340,9 @@ class RnnTuiApp(App[int]):
             self.exit(return_code=1 if self.finished.error else 0)
             return
         if self.quitting:
+            # a second q / ctrl+c: leave now; the trainer process finishes its save on its own
+            self.exit_message = None
+            self.exit(return_code=0)
             return
         self.quitting = True
         self.stats.state = "stopping"
@@ -384,8 +397,10 @@ def run_live_app(request) -> int:
         app.run()
     finally:
         if link.alive():
-            link.send(ev.Stop(save=True))  # e.g. the app crashed: the trainer still saves
-            link.join(60)
+            # the app crashed, or q was pressed twice: the trainer still saves before it stops
+            print("rnn-tui: waiting for the trainer to save and stop…", file=sys.stderr)
+            link.send(ev.Stop(save=True))
+            link.join(120)
         if link.alive():
             link.terminate()
     if app.exit_message:

@@ -52,14 +52,15 @@ def test_resume_is_exact(small_corpus, tmp_path, cell):
     assert got == pytest.approx(expected, abs=1e-6)
 
 
-def test_sampling_does_not_disturb_training(small_corpus, tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_sampling_does_not_disturb_training(small_corpus, tmp_path, cell):
     # Dropout draws from the global RNG and the hidden state carries over: sampling must touch neither.
-    a = make(small_corpus, tmp_path / "a", dropout=0.2, layers=2)
+    a = make(small_corpus, tmp_path / "a", dropout=0.2, layers=2, cell=cell)
     with_samples = steps(a, 5)
     a.sample(100, temperature=1.0)
     a.sample(20, temperature=0.0)
     with_samples += steps(a, 5)
-    b = make(small_corpus, tmp_path / "b", dropout=0.2, layers=2)  # reseeds the global RNG
+    b = make(small_corpus, tmp_path / "b", dropout=0.2, layers=2, cell=cell)  # reseeds the global RNG
     assert with_samples == pytest.approx(steps(b, 10), abs=1e-7)
 
 
@@ -133,6 +134,14 @@ def test_not_a_checkpoint(tmp_path):
         ckpt_io.load(other)
 
 
+def test_resume_may_change_dropout_and_weight_decay(small_corpus, tmp_path):
+    path = make(small_corpus, tmp_path / "a", layers=2, dropout=0.0).save("manual")
+    t = make(small_corpus, tmp_path / "b", layers=2, dropout=0.3, weight_decay=0.05)
+    t.load_state_dict(ckpt_io.load(path))
+    assert t.optimizer.param_groups[0]["weight_decay"] == 0.05
+    steps(t, 2)
+
+
 def test_resume_other_architecture_is_refused(small_corpus, tmp_path):
     path = make(small_corpus, tmp_path / "a").save("manual")
     bigger = make(small_corpus, tmp_path / "b", hidden=32)
@@ -174,7 +183,8 @@ def test_session_obeys_commands_and_reports(small_corpus, tmp_path):
         pickle.loads(pickle.dumps(e))
 
 
-def test_session_stops_on_nan_without_overwriting_checkpoint(small_corpus, tmp_path):
+@pytest.mark.parametrize("save_between_posts", [False, True])
+def test_session_stops_on_nan_without_overwriting_checkpoint(small_corpus, tmp_path, save_between_posts):
     t = make(small_corpus, tmp_path, max_steps=50)
     steps(t, 3)
     good = t.save("periodic")
@@ -182,9 +192,15 @@ def test_session_stops_on_nan_without_overwriting_checkpoint(small_corpus, tmp_p
     with torch.no_grad():
         t.model.head.weight.fill_(math.nan)
     seen: list = []
-    done = run_session(t, queue.Queue(), seen.append, post_interval=0.0)
-    assert done.reason == "error" and "loss became nan" in done.error
+    inbox: queue.Queue = queue.Queue()
+    # a save asked for between two progress posts must not write the NaN weights either
+    if save_between_posts:
+        done = run_session(t, inbox, lambda e: (seen.append(e), inbox.put(ev.SaveNow())), post_interval=3600)
+    else:
+        done = run_session(t, inbox, seen.append, post_interval=0.0)
+    assert done.reason == "error" and ("loss became nan" in done.error or "weights became NaN" in done.error)
     assert good.read_bytes() == before
+    assert not any(isinstance(e, ev.CheckpointSaved) for e in seen)
 
 
 def test_time_budget_fits_the_learning_rate_schedule(small_corpus, tmp_path):

@@ -18,7 +18,7 @@ def demo_events() -> list:
     events: list = [
         ev.Started(run_dir="runs/tinyshakespeare-demo", corpus="/data/tinyshakespeare.txt", config=cfg,
                    vocab_size=65, n_params=876_929, device="cpu", train_chars=1_003_855, val_chars=111_539,
-                   batches_per_epoch=313, step=0, best_val=None, max_steps=None, max_minutes=10.0),
+                   batches_per_epoch=313, step=0, best_val=None, last_val=None, max_steps=None, max_minutes=10.0),
         ev.SamplingChanged(0.8, 0, "KING"),
         ev.StateChanged("training"),
     ]
