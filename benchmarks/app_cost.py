@@ -1,9 +1,10 @@
-"""What watching costs: training speed inside the running app against the same trainer with no UI,
-and how fast a key press shows on screen while training runs at full speed.
+"""What watching costs: training speed inside the running app against the same trainer with no UI.
 
 Both sides run the trainer in its own process behind the same ``ProcessLink``; the only difference
 is the app in this process (Textual's headless driver: every widget live, the loss plot redrawing,
 a sample and a heatmap every few seconds, the stats panel updating). Rounds alternate.
+Key-press latency is measured in a real terminal by benchmarks/key_latency.py (Pilot's own
+waiting would dominate a measurement made here).
 
     python -m benchmarks.app_cost                      # 2x256, 3 rounds of 25 s
     python -m benchmarks.app_cost --seconds 5 --rounds 1 --hidden 64
@@ -66,36 +67,20 @@ def headless_round(request, seconds: float) -> float:
     return link.rate()
 
 
-async def app_round(request, seconds: float, size=(120, 40)) -> tuple[float, list[float]]:
+async def app_round(request, seconds: float, size=(120, 40)) -> float:
+    """The app as a person watches it: every panel live, samples and heatmaps arriving."""
     from rnn_tui.ui.app import RnnTuiApp
 
     link = MeasuringLink(request)
     link.start()
     app = RnnTuiApp(link)
-    latencies: list[float] = []
     async with app.run_test(size=size) as pilot:
-        while link.measuring_for() < 2.0:
-            await pilot.pause(0.1)
-        presses = 0
         while link.measuring_for() < seconds:
-            key = "plus" if presses % 2 == 0 else "minus"
-            want = f"T {round(app.temperature + (0.1 if key == 'plus' else -0.1), 2):.2f}"
-            t0 = time.perf_counter()
-            await pilot.press(key)
-            while want not in app.stats_panel.render_markup():
-                await pilot.pause()
-            await pilot.pause()  # one more turn of the loop: the refresh is composited
-            latencies.append((time.perf_counter() - t0) * 1000)
-            presses += 1
-            await pilot.pause(0.4)
+            await pilot.pause(0.5)
         link.stop()
         await pilot.pause(0.2)
-    return link.rate(), latencies
+    return link.rate()
 
-
-def percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def main() -> None:
@@ -113,7 +98,7 @@ def main() -> None:
                        device="cpu", sample_every_s=args.sample_every, eval_every=100_000,
                        save_every_minutes=60),
     )
-    headless, in_app, ratios, lat = [], [], [], []
+    headless, in_app, ratios = [], [], []
     for r in range(args.rounds):
         order = ["headless", "app"] if r % 2 == 0 else ["app", "headless"]
         got = {}
@@ -121,8 +106,7 @@ def main() -> None:
             if which == "headless":
                 got[which] = headless_round(request, args.seconds)
             else:
-                got[which], lats = asyncio.run(app_round(request, args.seconds))
-                lat += lats
+                got[which] = asyncio.run(app_round(request, args.seconds))
         headless.append(got["headless"])
         in_app.append(got["app"])
         ratios.append(got["app"] / got["headless"])
@@ -132,9 +116,6 @@ def main() -> None:
     rows = [
         [f"training in the app / headless ({args.layers}x{args.hidden} B{args.batch})",
          f"{median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})", "≥ 0.97"],
-        ["key press → stats panel shows it, p95", f"{percentile(lat, 0.95):.1f} ms (n={len(lat)})", "≤ 50 ms"],
-        ["key press → stats panel shows it, max", f"{max(lat):.1f} ms", "≤ 200 ms"],
-        ["key press → stats panel shows it, median", f"{median(lat):.1f} ms", ""],
     ]
     print(table(rows, ["measure", "value", "target"]))
 

@@ -64,7 +64,8 @@ def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
 
 
 def trainer_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
-    cfg = TrainConfig(layers=layers, hidden=hidden, embed=embed, batch_size=batch, seq_len=seq, device="cpu")
+    # dropout 0 like the plain loop: the same model, the same work
+    cfg = TrainConfig(layers=layers, hidden=hidden, embed=embed, batch_size=batch, seq_len=seq, dropout=0.0, device="cpu")
     trainer = Trainer(cfg, corpus)
     for _ in range(3):
         trainer.train_step()

@@ -32,6 +32,9 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False,
+        # No refresh thread: it would take the GIL from training ten times a second. The bar is
+        # redrawn when progress arrives (twice a second).
+        auto_refresh=False,
     )
     task = bar.add_task("training", total=total, completed=trainer.step, info="")
     last = {"loss": math.nan, "rate": 0.0, "lr": 0.0, "gnorm": 0.0, "epoch": 0.0}
@@ -48,6 +51,7 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
             last.update(loss=sum(e.losses) / len(e.losses), rate=e.chars_per_s, lr=e.lr, gnorm=e.grad_norm, epoch=e.epoch)
             bar.update(task, completed=e.step,
                        info=f"loss {last['loss']:.3f}  {fmt_rate(e.chars_per_s)} chars/s  epoch {e.epoch:.2f}")
+            bar.refresh()
         elif isinstance(e, ev.Evaluated):
             best = " (best)" if e.is_best else ""
             bar.console.print(
