@@ -128,7 +128,9 @@ class Session:
 
     def fit_schedule_to_time(self) -> None:
         t, cfg = self.t, self.t.cfg
-        rate = (t.step - self.start_step) / self.active_s
+        # the rate after the first steps: warm-up steps (allocations, oneDNN) run slower
+        s0, a0 = self.rate_mark or (self.start_step, 0.0)
+        rate = (t.step - s0) / max(1e-9, self.active_s - a0)
         cfg.decay_steps = max(t.step + 1, int(t.step + (cfg.max_minutes * 60 - self.active_s) * rate))
         if t.run is not None:
             t.run.write_config(t.config_record())
@@ -200,6 +202,7 @@ class Session:
         # steps that fit in the budget (measured after fit_after_s). A resumed run keeps its schedule.
         fit_schedule = cfg.max_minutes is not None and cfg.max_steps is None and t.step == 0
         self.start_step = t.step
+        self.rate_mark: tuple[int, float] | None = None
         path = None
         try:
             while True:
@@ -234,6 +237,8 @@ class Session:
                 if now >= next_post:
                     self.post_progress()
                     next_post = time.monotonic() + self.post_interval
+                if fit_schedule and self.rate_mark is None and self.active_s >= self.fit_after_s / 4:
+                    self.rate_mark = (t.step, self.active_s)
                 if fit_schedule and self.active_s >= self.fit_after_s:
                     fit_schedule = False
                     self.fit_schedule_to_time()
