@@ -106,6 +106,9 @@ def build_trainer(request: TrainRequest) -> "Trainer":
     run = RunDir(run_path) if run_path else RunDir.create(request.runs_dir, corpus_path.stem)
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
+    if cfg.max_steps is not None and trainer.step >= cfg.max_steps:
+        raise CheckpointError(f"this run is already at step {trainer.step:,}, its --max-steps; "
+                              f"resume with a larger --max-steps")
     # latest.pt may be older than best.pt (a stop after a bad stretch): never let a worse
     # model replace best.pt because the best loss was forgotten.
     if run.best.exists() and run.best != ck_path:

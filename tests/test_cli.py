@@ -147,3 +147,10 @@ def test_ctrl_c_saves_and_exits_cleanly(small_corpus, tmp_path):
     (run,) = runs.iterdir()
     assert (run / "checkpoints" / "latest.pt").exists()
     assert "finished (stopped)" in out
+
+
+def test_resume_of_a_finished_run_says_what_to_do(small_corpus, tmp_path):
+    runs = tmp_path / "runs"
+    assert rnn_tui(small_corpus, "--headless", "--max-steps", "3", *TINY, "--runs-dir", runs).returncode == 0
+    (run,) = runs.iterdir()
+    assert_clean_error(rnn_tui("train", "--resume", run, "--headless"), "larger --max-steps")

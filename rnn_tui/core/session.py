@@ -72,6 +72,9 @@ class Session:
                 self.top_k = max(0, int(cmd.top_k))
             if cmd.prime is not None:
                 self.prime = cmd.prime
+            # kept in the config, so checkpoints (and a resumed run) remember them
+            cfg = self.t.cfg
+            cfg.temperature, cfg.top_k, cfg.prime = self.temperature, self.top_k, self.prime
             self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
         elif isinstance(cmd, ev.Stop):
             self.stop_requested = cmd
@@ -256,8 +259,9 @@ class Session:
                 path = self.save("final")
                 if path is None and t.run is not None:
                     error = self.save_error
-                elif t.step > 0 and t.step % cfg.eval_every != 0:
+                elif t.step > 0 and t.step % cfg.eval_every != 0 and t.last_val_step != t.step:
                     self.evaluate()
+                    path = self.save("final") or path  # again, so the checkpoint knows this val loss
         except RnnTuiError as exc:
             reason, error = "error", str(exc)
             self.emit(ev.Notice("error", error))

@@ -108,6 +108,7 @@ class Trainer:
         self.tokens = 0
         self.best_val = math.inf
         self.last_val: float | None = None
+        self.last_val_step = -1
         self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
         self._pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
 
@@ -180,6 +181,7 @@ class Trainer:
             self.model.train()
         val = total / count
         self.last_val = val
+        self.last_val_step = self.step
         if val < self.best_val:
             self.best_val = val
         return val

@@ -39,6 +39,7 @@ class RnnTuiApp(App[int]):
 
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/Resume"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("g", "sample_now", "Sample"),
         Binding("s", "save", "Save"),
         Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+"),
@@ -51,7 +52,6 @@ class RnnTuiApp(App[int]):
         Binding("w", "plot('toggle_window')", "Window"),
         Binding("n", "heatmap('next_layer')", "Layer"),
         Binding("c", "heatmap('toggle_kind')", "h/c"),
-        Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit_save", "Quit"),
         Binding("ctrl+c", "quit_save", "Quit", show=False, priority=True),
         Binding("Q", "quit_no_save", "Quit, no save", show=False),
@@ -95,6 +95,7 @@ class RnnTuiApp(App[int]):
         self.prime = ""
         self.events_seen = 0
         self.last_best_toast = time.monotonic()
+        self.warned_unknown: list[str] = []
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -130,11 +131,11 @@ class RnnTuiApp(App[int]):
             self.notify(w, severity="warning")
         self.check_size()
 
-    def on_resize(self) -> None:
-        self.check_size()
+    def on_resize(self, event) -> None:
+        self.check_size(event.size)  # self.size is not updated yet while this runs
 
-    def check_size(self) -> None:
-        w, h = self.size
+    def check_size(self, size=None) -> None:
+        w, h = size or self.size
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         self.set_class(small, "too-small")
         if small:
@@ -179,7 +180,8 @@ class RnnTuiApp(App[int]):
                 self.notify(f"new best validation loss {e.val_loss:.4f} at step {e.step:,}", timeout=3)
         elif isinstance(e, ev.Sampled):
             self.samples.add_sample(e.step, e.prime, e.text, e.temperature, e.top_k)
-            if e.unknown:
+            if e.unknown and e.unknown != self.warned_unknown:  # once per prime, not every sample
+                self.warned_unknown = e.unknown
                 self.notify("skipped prime characters the model has not seen: " + " ".join(e.unknown),
                             severity="warning")
         elif isinstance(e, ev.Probed):
@@ -247,7 +249,7 @@ class RnnTuiApp(App[int]):
             self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
         else:
             where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""
-            self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=30)
+            self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=8)
 
     def refresh_stats(self) -> None:
         self.stats_panel.show()
@@ -363,9 +365,11 @@ class RnnTuiApp(App[int]):
         self.push_screen(ConfirmScreen("Quit without saving? Training since the last checkpoint is lost."), done)
 
     def get_system_commands(self, screen):
-        yield from super().get_system_commands(screen)
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
+        seen = set()
         for b in self.BINDINGS:
-            if b.action in self.DESCRIPTIONS and b.action != "help":
+            if b.action in self.DESCRIPTIONS and b.action != "help" and b.action not in seen:
+                seen.add(b.action)
                 yield SystemCommand(b.description, self.DESCRIPTIONS[b.action],
                                     lambda action=b.action: self.run_action(action))
 
@@ -396,9 +400,10 @@ def run_live_app(request) -> int:
     try:
         app.run()
     finally:
+        link.join(1)
         if link.alive():
             # the app crashed, or q was pressed twice: the trainer still saves before it stops
-            print("rnn-tui: waiting for the trainer to save and stop…", file=sys.stderr)
+            print("rnn-tui: waiting for the trainer to stop…", file=sys.stderr)
             link.send(ev.Stop(save=True))
             link.join(120)
         if link.alive():
@@ -408,6 +413,8 @@ def run_live_app(request) -> int:
         return 2
     fin = app.finished
     if fin is not None and fin.checkpoint:
+        run_dir = Path(fin.checkpoint).parent.parent
         print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
-        print(f"resume with: rnn-tui train --resume {Path(fin.checkpoint).parent.parent}")
+        more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
+        print(f"resume with: rnn-tui train --resume {run_dir}{more}")
     return app.return_code or 0

@@ -17,6 +17,9 @@ STATE_STYLE = {
 }
 
 
+IDLE = ("paused", "finished", "failed", "stopping")
+
+
 def fmt_duration(s: float | None) -> str:
     if s is None or not math.isfinite(s):
         return "-"
@@ -114,8 +117,9 @@ class StatsPanel(Static):
             ("best", best.strip()[5:] or "-"),
             ("sample", sampling),
             ("lr", f"{lr} · grad norm {gn}"),
-            ("speed", f"{fmt_count(s.chars_per_s)} chars/s"),
-            ("time", f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)} {what}".rstrip()),
+            ("speed", f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"),
+            ("time", f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)} {what}".rstrip()
+                     if s.state not in IDLE else fmt_duration(s.elapsed_s)),
             ("model", f"{fmt_count(s.n_params)} params, {escape(dev)}"),
         ]
         if s.last_saved:

@@ -271,3 +271,29 @@ async def test_resume_in_the_app_shows_the_history(small_corpus, tmp_path):
         assert started.step == 30 and started.run_dir == str(run.path)
         assert app.plot.train_points == 40  # 30 from metrics.jsonl, then 10 live
         await pilot.press("q")
+
+
+async def test_too_small_message_follows_resizes():
+    app = RnnTuiApp(SilentLink())
+    async with app.run_test(size=(100, 32)) as pilot:
+        assert not app.has_class("too-small")
+        await pilot.resize_terminal(50, 15)
+        await pilot.pause()
+        assert app.has_class("too-small") and "50x15" in str(app.too_small.render())
+        await pilot.resize_terminal(30, 10)
+        await pilot.pause()
+        assert "30x10" in str(app.too_small.render())
+        await pilot.resize_terminal(100, 32)
+        await pilot.pause()
+        assert not app.has_class("too-small")
+
+
+async def test_prime_warning_is_shown_once_per_prime():
+    from tests.ui.fake_stream import ReplayLink
+
+    samples = [ev.Sampled(step=i, prime="KING", text="x", temperature=0.8, top_k=0, unknown=["🙂"]) for i in range(3)]
+    app = RnnTuiApp(ReplayLink(samples))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.samples.count == 3, what="three samples")
+        warnings = [n for n in app._notifications if "not seen" in n.message]
+        assert len(warnings) == 1
