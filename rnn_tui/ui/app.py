@@ -96,6 +96,7 @@ class RnnTuiApp(App[int]):
         self.events_seen = 0
         self.last_best_toast = time.monotonic()
         self.warned_unknown: list[str] = []
+        self.sampling_changed_here = False
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -191,7 +192,9 @@ class RnnTuiApp(App[int]):
         elif isinstance(e, ev.StateChanged):
             self.trainer_state = e.state
             s.state = self.shown_state(e.state)
-        elif isinstance(e, ev.SamplingChanged):
+        elif isinstance(e, ev.SamplingChanged) and not self.sampling_changed_here:
+            # The trainer's settings until the user changes one; after that the app's own values
+            # lead, and the trainer's echoes of earlier key presses must not undo newer ones.
             s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
             self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime
         elif isinstance(e, ev.CheckpointSaved):
@@ -299,6 +302,7 @@ class RnnTuiApp(App[int]):
     def set_sampling(self, temperature: float | None = None, top_k: int | None = None, prime: str | None = None) -> None:
         """Show the new setting at once; the trainer uses it for the next sample."""
         s = self.stats
+        self.sampling_changed_here = True
         if temperature is not None:
             self.temperature = s.temperature = temperature
         if top_k is not None:
