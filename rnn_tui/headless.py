@@ -6,7 +6,6 @@ import math
 import os
 import queue
 import signal
-import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -9,7 +9,6 @@ from textual.app import App, ComposeResult
 from textual.color import Color
 from textual.widgets import Static
 
-import rnn_tui
 from rnn_tui.ui import themes
 from rnn_tui.ui.heatmap import HiddenStateHeatmap
 from rnn_tui.ui.themes import (
