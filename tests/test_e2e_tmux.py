@@ -47,7 +47,7 @@ def test_live_app_in_tmux(small_corpus, tmp_path):
     cmd = " ".join(shlex.quote(str(a)) for a in [
         sys.executable, "-m", "rnn_tui", small_corpus, "--batch-size", "8", "--seq-len", "32",
         "--hidden", "64", "--embed", "16", "--device", "cpu", "--threads", "1", "--eval-every", "50",
-        "--sample-every", "3", "--runs-dir", runs,
+        "--sample-every", "3", "--sample-length", "40", "--runs-dir", runs,
     ])
     term = Tmux(f"{cmd}; echo $? > {shlex.quote(str(done))}; sleep 60")
     try:
