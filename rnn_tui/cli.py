@@ -95,6 +95,7 @@ def train(
     runs_dir: Path = typer.Option(Path("runs"), help="Where run directories are created.", rich_help_panel=RUN),
     resume: Optional[str] = typer.Option(None, metavar="RUN_OR_CHECKPOINT", help="Continue a run exactly where it stopped.", rich_help_panel=RUN),
     headless: bool = typer.Option(False, "--headless", help="No live app: print progress lines instead.", rich_help_panel=RUN),
+    detach: bool = typer.Option(False, "--detach", help="Train in the background (survives the terminal); watch with: rnn-tui attach.", rich_help_panel=RUN),
     sample_every: Optional[float] = typer.Option(None, "--sample-every", help="Seconds between samples. [default: 15]", rich_help_panel=SAMPLE),
     sample_length: Optional[int] = typer.Option(None, help="Characters per sample. [default: 300]", rich_help_panel=SAMPLE),
     temperature: Optional[float] = typer.Option(None, help="Sampling temperature (0: argmax). [default: 0.8]", rich_help_panel=SAMPLE),
@@ -123,6 +124,17 @@ def train(
                            runs_dir=runs_dir, resume=resume, theme=theme)
     try:
         request.check()
+        if detach and headless:
+            raise fail("--detach and --headless do not go together (a detached run logs to RUN/trainer.log)")
+        if detach:
+            from rnn_tui.detached import start_detached
+
+            run_dir, pid = start_detached(request)
+            typer.echo(f"training in the background: {run_dir} (pid {pid})")
+            typer.echo(f"  watch and steer it:  rnn-tui attach {run_dir}")
+            typer.echo(f"  list runs:           rnn-tui runs --runs-dir {runs_dir}")
+            typer.echo(f"  its log:             {run_dir / 'trainer.log'}")
+            raise typer.Exit(0)
         if headless:
             from rnn_tui.headless import run_headless
 
@@ -134,6 +146,83 @@ def train(
     except RnnTuiError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def attach(
+    run: Optional[str] = typer.Argument(None, metavar="[RUN]", show_default=False,
+                                        help="A run directory or its name (default: the newest running run, else the newest run)."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Where to look for runs by name."),
+    theme: Optional[str] = typer.Option(None, help="Colour theme of the live app."),
+) -> None:
+    """Watch and steer a run started elsewhere (--detach, or another terminal's app)."""
+    from rnn_tui.core.errors import RnnTuiError
+
+    try:
+        from rnn_tui.runstate import find_run
+
+        run_dir = find_run(run, runs_dir)
+        from rnn_tui.launch import run_viewer
+
+        code = run_viewer(run_dir, theme=theme)
+    except RnnTuiError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def runs(runs_dir: Path = typer.Option(Path("runs"), help="Where the runs are.")) -> None:
+    """List runs: state (running, finished, crashed...), step, best validation loss."""
+    import time
+
+    from rnn_tui.runstate import format_age, list_runs
+
+    found = list_runs(runs_dir)
+    if not found:
+        typer.echo(f"no runs in {runs_dir}/")
+        return
+    now = time.time()
+    rows = [("RUN", "CORPUS", "STATE", "STEP", "BEST VAL", "UPDATED")]
+    for r in found:
+        state = f"{r.state} (pid {r.pid})" if r.pid else r.state
+        rows.append((r.name, r.corpus, state, "-" if r.step is None else f"{r.step:,}",
+                     "-" if r.best_val is None else f"{r.best_val:.4f}", format_age(now - r.updated)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@app.command()
+def serve(
+    run: Optional[str] = typer.Argument(None, metavar="[RUN]", show_default=False,
+                                        help="A run directory or its name (default: as for attach)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but localhost is open to the network."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Where to look for runs by name."),
+) -> None:
+    """Serve a viewer of RUN to web browsers (textual-serve); reach it over ssh -L PORT:localhost:PORT."""
+    import shlex
+
+    from rnn_tui.core.errors import RnnTuiError
+
+    try:
+        from rnn_tui.runstate import find_run
+
+        run_dir = find_run(run, runs_dir).resolve()
+    except RnnTuiError as exc:
+        raise fail(str(exc)) from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"rnn-tui: warning: serving on {host}: anyone who can reach this port can watch and "
+                   f"steer the run; there is no authentication", err=True)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise fail("rnn-tui serve needs textual-serve: pip install textual-serve") from None
+    # Each browser tab gets its own process: a viewer of this run, never a new trainer.
+    command = f"{shlex.quote(sys.executable)} -m rnn_tui attach {shlex.quote(str(run_dir))}"
+    typer.echo(f"serving a viewer of {run_dir} on http://{host}:{port}/ (Ctrl+C stops serving; "
+               f"the run goes on)")
+    Server(command, host=host, port=port, title=f"rnn-tui · {run_dir.name}").serve()
 
 
 @app.command()

@@ -79,7 +79,11 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
         except (OSError, ValueError):
             pass
 
-    session = Session(trainer, inbox, safe_emit)
+    # other terminals may watch and steer this run too (rnn-tui attach)
+    from rnn_tui.control import fanout, open_control
+
+    server = open_control(trainer.run.path, inbox.put, safe_emit) if trainer.run is not None else None
+    session = Session(trainer, inbox, safe_emit if server is None else fanout(safe_emit, server.publish))
     interrupts = {"n": 0}
 
     def on_signal(signum, _frame) -> None:
@@ -95,12 +99,15 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
                 pass
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    done = None
     try:
         with bar:
             done = session.run()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        if server is not None:
+            server.close(done)
     if done.error:
         return 1
     try:

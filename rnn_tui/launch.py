@@ -30,6 +30,25 @@ class TrainRequest:
     runs_dir: Path = Path("runs")
     resume: str | None = None
     theme: str | None = None
+    run_dir: Path | None = None  # a fresh run's directory when the caller made it (--detach)
+
+    def to_json(self) -> str:
+        import json
+
+        def plain(v):
+            return str(Path(v).resolve()) if isinstance(v, Path) else v
+
+        return json.dumps({k: plain(v) for k, v in vars(self).items()}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainRequest":
+        import json
+
+        data = json.loads(text)
+        for key in ("corpus_file", "runs_dir", "run_dir"):
+            if data.get(key) is not None:
+                data[key] = Path(data[key])
+        return cls(**data)
 
     def corpus_path(self) -> Path | None:
         """The corpus to read; None when resuming without one (the checkpoint names it)."""
@@ -65,9 +84,15 @@ class TrainRequest:
             if path.stat().st_size == 0:
                 raise LaunchError(f"corpus is empty: {path}")
         if self.resume is not None:
-            from rnn_tui.core.runs import resolve_checkpoint
+            from rnn_tui.core.runs import resolve_checkpoint, run_dir_of
+            from rnn_tui.runstate import live_trainer
 
-            resolve_checkpoint(self.resume)
+            ck = resolve_checkpoint(self.resume)
+            run_path = run_dir_of(ck)
+            live = live_trainer(run_path) if run_path else None
+            if live is not None:
+                raise LaunchError(f"{run_path} is training now (pid {live.get('pid')}); "
+                                  f"watch it with: rnn-tui attach {run_path}")
         TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
 
 
@@ -84,7 +109,7 @@ def build_trainer(request: TrainRequest) -> "Trainer":
     if request.resume is None:
         cfg = TrainConfig(**request.overrides).validate()
         corpus = read_corpus(corpus_path, kind=cfg.vocab)
-        run = RunDir.create(request.runs_dir, corpus_path.stem)
+        run = RunDir(request.run_dir) if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
         return Trainer(cfg, corpus, run=run)
 
     ck_path = resolve_checkpoint(request.resume)
@@ -103,7 +128,10 @@ def build_trainer(request: TrainRequest) -> "Trainer":
         corpus_path = Path(ck["corpus"])
     corpus = read_corpus(corpus_path, kind=vocab.kind, vocab=vocab)
     run_path = run_dir_of(ck_path)
-    run = RunDir(run_path) if run_path else RunDir.create(request.runs_dir, corpus_path.stem)
+    if run_path:
+        run = RunDir(run_path)
+    else:
+        run = RunDir(request.run_dir) if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
     if cfg.max_steps is not None and trainer.step >= cfg.max_steps:
@@ -128,3 +156,23 @@ def run_app(request: TrainRequest) -> int:
     from rnn_tui.ui.app import run_live_app
 
     return run_live_app(request)
+
+
+def run_viewer(run_dir: Path, theme: str | None = None) -> int:
+    """The live app on a run started elsewhere: live if it trains, else its history."""
+    import os
+    import sys
+
+    # textual-serve runs this with pipes for stdin/stdout and its own driver
+    if "TEXTUAL_DRIVER" not in os.environ and (not sys.stdout.isatty() or not sys.stdin.isatty()):
+        raise LaunchError("no terminal here for the viewer; follow the run's files instead "
+                          f"(tail -f {Path(run_dir) / 'metrics.jsonl'})")
+    if os.environ.get("TERM") == "dumb":
+        raise LaunchError("this terminal (TERM=dumb) cannot show the viewer")
+    from rnn_tui.viewer import link_for
+
+    link = link_for(Path(run_dir))
+    link.start()
+    from rnn_tui.ui.app import run_viewer_app
+
+    return run_viewer_app(link, theme=theme)

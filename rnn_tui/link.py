@@ -50,22 +50,31 @@ class _ParentWatchingInbox:
         return self.inner.get(block, timeout)
 
 
-def trainer_main(request, inbox, outbox, parent_pid: int | None = None, in_process: bool = False) -> None:
-    """Build the trainer and run its session; every outcome ends with a ``Finished`` event."""
+def trainer_main(request, inbox, outbox, parent_pid: int | None = None, in_process: bool = False,
+                 serve: bool = True) -> None:
+    """Build the trainer and run its session; every outcome ends with a ``Finished`` event.
+
+    With ``serve`` the trainer also serves its run's control socket, so other terminals can
+    attach to it (``rnn-tui attach``) while this front end drives it."""
+    from rnn_tui.control import fanout, open_control
     from rnn_tui.core.errors import RnnTuiError
     from rnn_tui.core.session import Session
     from rnn_tui.launch import build_trainer
 
     put = outbox.put
+    server = None
     try:
         trainer = build_trainer(request)
+        if serve and trainer.run is not None:
+            server = open_control(trainer.run.path, inbox.put, put)
     except RnnTuiError as exc:
         put(ev.Finished(reason="error", step=0, checkpoint=None, error=str(exc)))
         return
     except Exception as exc:  # noqa: BLE001 - reported to the UI, never a traceback on screen
         put(ev.Finished(reason="error", step=0, checkpoint=None, error=f"internal error: {exc!r}"))
         return
-    session = Session(trainer, _ParentWatchingInbox(inbox, parent_pid, outbox), put)
+    emit = put if server is None else fanout(put, server.publish)
+    session = Session(trainer, _ParentWatchingInbox(inbox, parent_pid, outbox), emit)
     if not in_process:
         # Ctrl+C belongs to the UI (it arrives there as a key); SIGTERM and SIGHUP (a dropped SSH
         # connection) stop the trainer between steps, after saving.
@@ -76,15 +85,21 @@ def trainer_main(request, inbox, outbox, parent_pid: int | None = None, in_proce
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGHUP, stop)
+    done = None
     try:
-        session.run()
+        done = session.run()
     except Exception as exc:  # noqa: BLE001
         log = None
         if trainer.run is not None:
             log = trainer.run.path / "error.log"
             log.write_text(traceback.format_exc(), encoding="utf-8")
         where = f" (details in {log})" if log else ""
-        put(ev.Finished(reason="error", step=trainer.step, checkpoint=None, error=f"internal error: {exc!r}{where}"))
+        done = ev.Finished(reason="error", step=trainer.step, checkpoint=None,
+                           error=f"internal error: {exc!r}{where}")
+        emit(done)
+    finally:
+        if server is not None:
+            server.close(done)
 
 
 def _drain(q, limit: int) -> list[ev.Event]:

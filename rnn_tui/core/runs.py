@@ -107,6 +107,10 @@ def resolve_checkpoint(arg: str | Path) -> Path:
         for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
             if candidate.exists():
                 return candidate
+        best = p / "checkpoints" / "best.pt"
+        if best.exists():
+            raise CheckpointError(f"no latest.pt in {p} (stopped before its first periodic save); "
+                                  f"resume from its best: --resume {best}")
         raise CheckpointError(f"no checkpoint in {p} (looked for checkpoints/latest.pt)")
     if not p.exists():
         raise CheckpointError(f"checkpoint not found: {p}")

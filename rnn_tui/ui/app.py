@@ -52,10 +52,18 @@ class RnnTuiApp(App[int]):
         Binding("w", "plot('toggle_window')", "Window"),
         Binding("n", "heatmap('next_layer')", "Layer"),
         Binding("c", "heatmap('toggle_kind')", "h/c"),
+        Binding("d", "detach", "Detach"),
+        Binding("X", "stop_trainer", "Stop trainer"),
+        # q and ctrl+c: the app that started the trainer stops it (after saving); a viewer leaves
         Binding("q", "quit_save", "Quit"),
+        Binding("q", "leave", "Leave"),
         Binding("ctrl+c", "quit_save", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "leave", "Leave", show=False, priority=True),
         Binding("Q", "quit_no_save", "Quit, no save", show=False),
     ]
+    # actions only the app that owns the trainer has, and only a viewer has
+    OWNER_ONLY = {"quit_save", "quit_no_save"}
+    VIEWER_ONLY = {"leave", "stop_trainer"}
 
     # What each action does, for the help screen and the command palette.
     DESCRIPTIONS = {
@@ -72,14 +80,19 @@ class RnnTuiApp(App[int]):
         "plot('toggle_window')": "Loss plot: whole run or the last steps",
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
+        "detach": "Keep training in the background and close this screen (rnn-tui attach returns)",
+        "leave": "Leave: close this viewer; the trainer goes on",
+        "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
         "help": "Show this help",
         "quit_save": "Save a checkpoint and quit",
         "quit_no_save": "Quit without saving (asks first)",
     }
 
-    def __init__(self, link, theme: str | None = None, title: str = "") -> None:
+    def __init__(self, link, theme: str | None = None, title: str = "", viewer: bool = False) -> None:
         super().__init__()
         self.link = link
+        self.viewer = viewer  # watching a trainer started elsewhere (rnn-tui attach)
+        self.detach_requested = False
         self.theme_warnings: list[str] = []
         register_themes(self, warnings=self.theme_warnings)
         self.theme = theme or os.environ.get("TEXTUAL_THEME") or DEFAULT_THEME
@@ -167,9 +180,10 @@ class RnnTuiApp(App[int]):
     def handle_event(self, e: ev.Event) -> None:
         s = self.stats
         if isinstance(e, ev.Progress):
-            self.plot.add_train(e.steps, e.losses)
             s.step, s.epoch, s.lr, s.grad_norm = e.step, e.epoch, e.lr, e.grad_norm
-            s.train_loss = sum(e.losses) / len(e.losses)
+            if e.losses:  # a viewer's catch-up Progress carries numbers only
+                self.plot.add_train(e.steps, e.losses)
+                s.train_loss = sum(e.losses) / len(e.losses)
             s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
         elif isinstance(e, ev.Evaluated):
             self.plot.add_val(e.step, e.val_loss)
@@ -219,8 +233,9 @@ class RnnTuiApp(App[int]):
         cfg = e.config
         s.chars_per_step = cfg["batch_size"] * cfg["seq_len"]
         corpus = Path(e.corpus).name
+        role = " · viewer" if self.viewer else ""
         self.title_bar.update(
-            f"rnn-tui · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
+            f"rnn-tui{role} · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
         )
         if e.run_dir and e.step > 0:
             self.load_history(Path(e.run_dir), e.step)
@@ -250,6 +265,9 @@ class RnnTuiApp(App[int]):
             return
         if e.error:
             self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
+        elif self.viewer:
+            self.notify(f"this run is not training: it ended at step {e.step:,} ({e.reason}). "
+                        f"q leaves.", timeout=8)
         else:
             where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""
             self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=8)
@@ -259,7 +277,10 @@ class RnnTuiApp(App[int]):
 
     # ------------------------------------------------------------------ actions (keys)
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        trainer_actions = {"toggle_pause", "sample_now", "save", "temperature", "cycle_top_k", "edit_prime"}
+        if action in (self.VIEWER_ONLY if not self.viewer else self.OWNER_ONLY):
+            return False  # not shown, and the key falls through to the other binding
+        trainer_actions = {"toggle_pause", "sample_now", "save", "temperature", "cycle_top_k",
+                           "edit_prime", "detach", "stop_trainer"}
         if action in trainer_actions and (self.finished is not None or self.quitting):
             return None  # greyed out in the footer
         return True
@@ -331,7 +352,7 @@ class RnnTuiApp(App[int]):
     def help_rows(self) -> list[tuple[str, str]]:
         rows, seen = [], set()
         for b in self.BINDINGS:
-            if b.action in self.DESCRIPTIONS and b.action not in seen:
+            if b.action in self.DESCRIPTIONS and b.action not in seen and self.check_action(b.action, ()) is not False:
                 seen.add(b.action)
                 key = b.key_display or b.key.split(",")[0]
                 rows.append((key, self.DESCRIPTIONS[b.action]))
@@ -357,6 +378,37 @@ class RnnTuiApp(App[int]):
         self.link.send(ev.Stop(save=True))
         self.notify("saving a checkpoint and quitting…", timeout=10)
 
+    def action_detach(self) -> None:
+        if self.viewer:
+            self.action_leave()
+            return
+        # The trainer saves and stops; a background trainer resumes that checkpoint exactly
+        # (rnn_tui/detached.py). Handing over keeps the background process free of this
+        # terminal: no inherited file descriptors, session or signals.
+        self.detach_requested = True
+        self.quitting = True
+        self.stats.state = "stopping"
+        self.refresh_stats()
+        self.refresh_bindings()
+        self.link.send(ev.Stop(save=True))
+        self.notify("saving; training goes on in the background…", timeout=10)
+
+    def action_leave(self) -> None:
+        self.exit(return_code=0)
+
+    def action_stop_trainer(self) -> None:
+        def done(yes: bool | None) -> None:
+            if yes and self.finished is None:
+                self.quitting = True
+                self.stats.state = "stopping"
+                self.refresh_stats()
+                self.refresh_bindings()
+                self.link.send(ev.Stop(save=True))
+                self.notify("the trainer is saving and stopping…", timeout=10)
+
+        self.push_screen(ConfirmScreen("Stop the trainer? It saves a checkpoint and stops training "
+                                       "for every viewer."), done)
+
     def action_quit_no_save(self) -> None:
         def done(yes: bool | None) -> None:
             if yes:
@@ -372,7 +424,8 @@ class RnnTuiApp(App[int]):
         yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
         seen = set()
         for b in self.BINDINGS:
-            if b.action in self.DESCRIPTIONS and b.action != "help" and b.action not in seen:
+            if (b.action in self.DESCRIPTIONS and b.action != "help" and b.action not in seen
+                    and self.check_action(b.action, ()) is not False):
                 seen.add(b.action)
                 yield SystemCommand(b.description, self.DESCRIPTIONS[b.action],
                                     lambda action=b.action: self.run_action(action))
@@ -382,20 +435,26 @@ class RnnTuiApp(App[int]):
         self.plot.border_subtitle = self.plot.describe()
 
 
+def check_theme(theme: str | None) -> None:
+    from rnn_tui.launch import LaunchError
+    from rnn_tui.ui.themes import load_themes
+
+    if theme is not None:
+        from textual.theme import BUILTIN_THEMES
+
+        names = set(load_themes()) | set(BUILTIN_THEMES)
+        if theme not in names:
+            raise LaunchError(f"unknown theme {theme!r} (available: {', '.join(sorted(names))})")
+
+
 def run_live_app(request) -> int:
     """Start the trainer process, run the app, and report how it ended (exit code)."""
     import sys
 
     from rnn_tui.launch import LaunchError
     from rnn_tui.link import ProcessLink
-    from rnn_tui.ui.themes import load_themes
 
-    if request.theme is not None:
-        from textual.theme import BUILTIN_THEMES
-
-        names = set(load_themes()) | set(BUILTIN_THEMES)
-        if request.theme not in names:
-            raise LaunchError(f"unknown theme {request.theme!r} (available: {', '.join(sorted(names))})")
+    check_theme(request.theme)
     if os.environ.get("TERM") == "dumb":
         raise LaunchError("this terminal (TERM=dumb) cannot show the live app; use --headless")
     link = ProcessLink(request)
@@ -416,9 +475,54 @@ def run_live_app(request) -> int:
         print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
         return 2
     fin = app.finished
+    if app.detach_requested and fin is not None and fin.checkpoint and not fin.error:
+        return hand_over_to_background(request, Path(fin.checkpoint).parent.parent)
     if fin is not None and fin.checkpoint:
         run_dir = Path(fin.checkpoint).parent.parent
         print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
         more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
         print(f"resume with: rnn-tui train --resume {run_dir}{more}")
+    return app.return_code or 0
+
+
+def hand_over_to_background(request, run_dir: Path) -> int:
+    """Continue the run the app just saved in a background trainer (the d key)."""
+    import dataclasses
+    import sys
+
+    from rnn_tui.core.errors import RnnTuiError
+    from rnn_tui.detached import start_detached
+
+    print(f"rnn-tui: starting a background trainer for {run_dir}…")
+    try:
+        run_dir, pid = start_detached(dataclasses.replace(request, resume=str(run_dir), run_dir=None))
+    except RnnTuiError as exc:
+        print(f"rnn-tui: error: could not continue in the background: {exc}", file=sys.stderr)
+        print(f"resume with: rnn-tui train --resume {run_dir}", file=sys.stderr)
+        return 2
+    print(f"training in the background: {run_dir} (pid {pid})")
+    print(f"  watch and steer it:  rnn-tui attach {run_dir}")
+    return 0
+
+
+def run_viewer_app(link, theme: str | None = None) -> int:
+    """A viewer of a run: leaving it never stops the trainer."""
+    check_theme(theme)
+    app = RnnTuiApp(link, theme=theme, viewer=True)
+    try:
+        app.run()
+    finally:
+        link.close()
+    if app.exit_message:
+        import sys
+
+        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+        return 2
+    fin = app.finished
+    run_dir = getattr(link, "run_dir", "")
+    if fin is None:
+        print(f"rnn-tui: left the viewer; the run goes on. Come back with: rnn-tui attach {run_dir}")
+    elif app.quitting and fin.checkpoint:
+        print(f"rnn-tui: the trainer stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
+        print(f"resume with: rnn-tui train --resume {run_dir}")
     return app.return_code or 0

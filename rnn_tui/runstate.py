@@ -1,0 +1,210 @@
+"""Which runs exist and which are alive: ``trainer.json`` in each run directory, and the listing.
+
+A trainer writes ``trainer.json`` (atomically) when it starts serving its control socket, after
+each evaluation and checkpoint, and when it stops. A run whose file says "running" but whose
+process is gone (``kill -9``, a power cut) is shown as crashed; nothing ever has to clean up a
+stale file or socket before a new start. Imports no torch: ``rnn-tui runs`` answers at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+STATUS_FILE = "trainer.json"
+SOCKET_NAME = "control.sock"
+MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+
+
+def socket_path_for(run_dir: Path) -> Path:
+    """``run_dir/control.sock``, or a short path in a private directory when that is too long
+    for a Unix socket (the status file records which)."""
+    run_dir = Path(run_dir).resolve()
+    path = run_dir / SOCKET_NAME
+    if len(os.fsencode(str(path))) <= MAX_SOCKET_PATH:
+        return path
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"rnn-tui-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(base, 0o700)
+    return base / (hashlib.sha1(str(run_dir).encode()).hexdigest()[:16] + ".sock")
+
+
+def read_status(run_dir: Path) -> dict:
+    try:
+        data = json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_status(run_dir: Path, **fields) -> dict:
+    from rnn_tui.core.runs import write_text_atomic
+
+    data = {**read_status(run_dir), **fields, "updated": time.time()}
+    write_text_atomic(Path(run_dir) / STATUS_FILE, json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited, not yet reaped by its parent) is not alive
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def socket_answers(path: str | None, timeout: float = 1.0) -> bool:
+    if not path:
+        return False
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def live_trainer(run_dir: Path) -> dict | None:
+    """The status of the trainer serving ``run_dir`` now, or None."""
+    status = read_status(run_dir)
+    if status.get("state") != "running" or status.get("host") != socket.gethostname():
+        return None
+    if not pid_alive(status.get("pid")) or not socket_answers(status.get("socket")):
+        return None
+    return status
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    corpus: str
+    state: str  # running, finished, stopped, failed, crashed, starting
+    pid: int | None
+    step: int | None
+    best_val: float | None
+    updated: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _last_step(metrics: Path) -> int | None:
+    """The step of the last complete line of metrics.jsonl, reading only its tail."""
+    try:
+        with open(metrics, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _best_val(metrics: Path) -> float | None:
+    """The lowest validation loss logged (for runs that kept no status file)."""
+    best = None
+    try:
+        with open(metrics, encoding="utf-8") as f:
+            for line in f:
+                if '"val"' not in line:  # most lines are training steps: skip them unparsed
+                    continue
+                try:
+                    v = float(json.loads(line)["val_loss"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                best = v if best is None else min(best, v)
+    except OSError:
+        return None
+    return best
+
+
+def run_info(run_dir: Path) -> RunInfo:
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    state = status.get("state") or ("stopped" if (run_dir / "checkpoints" / "latest.pt").exists() else "unknown")
+    pid = status.get("pid") if isinstance(status.get("pid"), int) else None
+    if state == "running":
+        if status.get("host") not in (None, socket.gethostname()):
+            state = f"running on {status['host']}"
+        elif not pid_alive(pid):
+            state = "crashed"
+    metrics = run_dir / "metrics.jsonl"
+    times = [p.stat().st_mtime for p in (metrics, run_dir / STATUS_FILE, run_dir) if p.exists()]
+    best = status.get("best_val")
+    if best is None and metrics.exists():
+        best = _best_val(metrics)
+    return RunInfo(
+        path=run_dir, corpus=Path(str(config.get("corpus") or "?")).name, state=state,
+        pid=pid if state == "running" else None,
+        step=_last_step(metrics) if metrics.exists() else status.get("step"),
+        best_val=best if isinstance(best, (int, float)) and math.isfinite(best) else None,
+        updated=max(times) if times else 0.0,
+    )
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    """Runs under ``runs_dir``, oldest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = [p for p in runs_dir.iterdir() if p.is_dir() and ((p / "config.json").exists() or (p / STATUS_FILE).exists())]
+    return sorted((run_info(p) for p in found), key=lambda r: (r.updated, r.name))
+
+
+def find_run(arg: str | None, runs_dir: Path) -> Path:
+    """A run directory from a path, a name under ``runs_dir``, or (None) the newest running run,
+    else the newest run."""
+    from rnn_tui.core.runs import RunDirError
+
+    if arg:
+        p = Path(arg)
+        for candidate in (p, Path(runs_dir) / arg):
+            if candidate.is_dir() and ((candidate / "config.json").exists() or (candidate / STATUS_FILE).exists()):
+                return candidate
+        if p.is_file() and p.parent.name == "checkpoints":
+            return p.parent.parent
+        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: rnn-tui runs)")
+    runs = list_runs(runs_dir)
+    if not runs:
+        raise RunDirError(f"no runs in {runs_dir}/ (start one with: rnn-tui train CORPUS --detach)")
+    running = [r for r in runs if r.state == "running"]
+    return (running or runs)[-1].path
+
+
+def format_age(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"

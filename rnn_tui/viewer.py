@@ -1,0 +1,210 @@
+"""The viewer's side: links the live app drives when it watches a run it did not start.
+
+``SocketLink`` connects to a running trainer's control socket (``rnn_tui/control.py``);
+``HistoryLink`` shows a run that is no longer training, from its files. Both have the methods
+of ``TrainerLink``, so the app is the same app whichever it drives.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+from pathlib import Path
+
+from rnn_tui.core import events as ev
+from rnn_tui.core import wire
+from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.runstate import live_trainer, read_status
+
+
+class AttachError(RnnTuiError):
+    pass
+
+
+class SocketLink:
+    """A viewer of a running trainer. Leaving (``close``) never stops the trainer."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.events: queue.Queue = queue.Queue()
+        self.sock: socket.socket | None = None
+        self.trainer_pid: int | None = None
+        self.send_lock = threading.Lock()
+        self.reader: threading.Thread | None = None
+        self.got_finished = False
+
+    def start(self) -> None:
+        status = live_trainer(self.run_dir)
+        if status is None:
+            raise AttachError(f"no trainer is running for {self.run_dir}")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        try:
+            sock.connect(status["socket"])
+            frames, reader = [], wire.FrameReader(wire.MAX_EVENT_BYTES)
+            while not frames:
+                data = sock.recv(65536)
+                if not data:
+                    raise AttachError("the trainer closed the connection (another user's run?)")
+                frames = reader.feed(data)
+                if reader.error:
+                    raise AttachError(f"the trainer sent a malformed message: {reader.error}")
+        except OSError as exc:
+            sock.close()
+            raise AttachError(f"cannot connect to the trainer of {self.run_dir}: {exc.strerror or exc}") from None
+        hello = wire.decode_event(frames[0])
+        if isinstance(hello, wire.Refused):
+            sock.close()
+            raise AttachError(f"the trainer refused this viewer: {hello.reason}")
+        if not isinstance(hello, wire.Hello) or hello.protocol != wire.PROTOCOL:
+            sock.close()
+            raise AttachError("the trainer speaks another protocol version (a different rnn-tui?)")
+        self.trainer_pid = hello.pid
+        sock.settimeout(None)
+        self.sock = sock
+        for frame in frames[1:]:
+            self._accept(wire.decode_event(frame))
+        self.reader = threading.Thread(target=self._read_loop, args=(reader,), name="viewer-read", daemon=True)
+        self.reader.start()
+
+    def _accept(self, e) -> None:
+        if isinstance(e, wire.Refused):
+            e = ev.Notice("warning", f"the trainer refused a command: {e.reason}")
+        elif isinstance(e, wire.Hello):
+            return
+        if isinstance(e, ev.Finished):
+            self.got_finished = True
+        self.events.put(e)
+
+    def _read_loop(self, reader: wire.FrameReader) -> None:
+        try:
+            while True:
+                data = self.sock.recv(1 << 20)
+                if not data:
+                    return
+                for frame in reader.feed(data):
+                    self._accept(wire.decode_event(frame))
+                if reader.error:
+                    return
+        except (OSError, wire.WireError):
+            return
+
+    def send(self, command: ev.Command) -> None:
+        if self.sock is None:
+            return
+        try:
+            with self.send_lock:
+                self.sock.sendall(wire.encode(command))
+        except OSError:
+            pass  # the trainer is gone: alive() says so and the app shows it
+
+    def poll(self, limit: int = 1000) -> list[ev.Event]:
+        out = []
+        while len(out) < limit:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    def alive(self) -> bool:
+        return self.reader is not None and self.reader.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.reader is not None:
+            self.reader.join(timeout)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+
+    terminate = close
+
+
+def _read_jsonl_tail(path: Path, n: int) -> list[dict]:
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[-n:]
+    except OSError:
+        return rows
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+class HistoryLink:
+    """A run that is not training now, replayed from its files: the loss history, the last
+    samples, how it ended."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.pending: list[ev.Event] = []
+
+    def start(self) -> None:
+        from rnn_tui.core.runs import RunDir
+        from rnn_tui.runstate import run_info
+
+        try:
+            record = json.loads((self.run_dir / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise AttachError(f"{self.run_dir} has no readable config.json; is it a run directory?") from None
+        info = run_info(self.run_dir)
+        status = read_status(self.run_dir)
+        rows = RunDir(self.run_dir).read_metrics()
+        vals = [r["val_loss"] for r in rows if r.get("kind") == "val" and isinstance(r.get("val_loss"), (int, float))]
+        step = info.step or 0
+        cfg = record.get("config", {})
+        latest = self.run_dir / "checkpoints" / "latest.pt"
+        self.pending = [
+            ev.Started(
+                run_dir=str(self.run_dir), corpus=str(record.get("corpus") or ""), config=cfg,
+                vocab_size=int(record.get("vocab_size") or 0), n_params=int(record.get("n_params") or 0),
+                device=str(record.get("device") or "?"), train_chars=0, val_chars=0, batches_per_epoch=0,
+                step=step, best_val=min(vals) if vals else None, last_val=vals[-1] if vals else None,
+                max_steps=cfg.get("max_steps"), max_minutes=cfg.get("max_minutes"),
+            ),
+        ]
+        for s in _read_jsonl_tail(self.run_dir / "samples.jsonl", 3):
+            try:
+                self.pending.append(ev.Sampled(step=int(s["step"]), prime=str(s.get("prime", "")),
+                                               text=str(s["text"]), temperature=float(s.get("temperature", 0.0)),
+                                               top_k=int(s.get("top_k", 0))))
+            except (KeyError, TypeError, ValueError):
+                continue
+        reason = str(status.get("reason") or ("crashed" if info.state == "crashed" else "stopped"))
+        error = status.get("error") or ("the trainer was killed; resume with: rnn-tui train --resume "
+                                        f"{self.run_dir}" if info.state == "crashed" else None)
+        self.pending.append(ev.Finished(reason=reason, step=step,
+                                        checkpoint=str(latest) if latest.exists() else None, error=error))
+
+    def send(self, command: ev.Command) -> None:
+        pass  # nothing to steer: the app greys the trainer's keys out once it has the Finished event
+
+    def poll(self, limit: int = 1000) -> list[ev.Event]:
+        out, self.pending = self.pending[:limit], self.pending[limit:]
+        return out
+
+    def alive(self) -> bool:
+        return bool(self.pending)
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    terminate = close
+
+
+def link_for(run_dir: Path):
+    """A live link when the run is training, else its history."""
+    return SocketLink(run_dir) if live_trainer(run_dir) is not None else HistoryLink(run_dir)
