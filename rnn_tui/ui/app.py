@@ -7,6 +7,7 @@ second), so a busy UI cannot slow the trainer and a busy trainer cannot freeze t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -475,8 +476,13 @@ def run_live_app(request) -> int:
         print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
         return 2
     fin = app.finished
-    if app.detach_requested and fin is not None and fin.checkpoint and not fin.error:
-        return hand_over_to_background(request, Path(fin.checkpoint).parent.parent)
+    if app.detach_requested and fin is not None and fin.checkpoint and fin.reason == "stopped":
+        overrides = dict(request.overrides)
+        budget = app.started.config.get("max_minutes") if app.started else None
+        if budget:  # the background trainer trains for what is left of the budget, not all of it again
+            overrides["max_minutes"] = max(0.01, budget - (app.stats.elapsed_s or 0.0) / 60)
+        return hand_over_to_background(dataclasses.replace(request, overrides=overrides),
+                                       Path(fin.checkpoint).parent.parent)
     if fin is not None and fin.checkpoint:
         run_dir = Path(fin.checkpoint).parent.parent
         print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
@@ -487,7 +493,6 @@ def run_live_app(request) -> int:
 
 def hand_over_to_background(request, run_dir: Path) -> int:
     """Continue the run the app just saved in a background trainer (the d key)."""
-    import dataclasses
     import sys
 
     from rnn_tui.core.errors import RnnTuiError
