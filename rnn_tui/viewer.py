@@ -159,7 +159,7 @@ class HistoryLink:
             raise AttachError(f"{self.run_dir} has no readable config.json; is it a run directory?") from None
         info = run_info(self.run_dir)
         status = read_status(self.run_dir)
-        rows = RunDir(self.run_dir).read_metrics()
+        rows = RunDir(self.run_dir).history()
         vals = [r["val_loss"] for r in rows if r.get("kind") == "val" and isinstance(r.get("val_loss"), (int, float))]
         step = info.step or 0
         cfg = record.get("config", {})

@@ -147,6 +147,14 @@ def test_kill_9_leaves_a_crashed_run_that_resumes_in_the_background(small_corpus
     step = last_step(run_dir)
     wait_until(lambda: last_step(run_dir) > step, what="the resumed trainer to train")
     assert run_info(run_dir).state == "running"
+    # garbage on its control socket is refused; the trainer trains on
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(read_status(run_dir)["socket"])
+    s.sendall(b"\x00\x00\x00\x05hello" + b"\x00\x00\x00\x10{\"type\": \"Exec\"}" + b"\xff" * 64)
+    s.close()
+    step = last_step(run_dir)
+    wait_until(lambda: last_step(run_dir) > step + 10, what="training to go on after garbage")
+    assert "refused a message" in (run_dir / "control.log").read_text()
     os.kill(pid2, signal.SIGTERM)  # saves, then stops
     wait_until(lambda: not pid_alive(pid2), what="SIGTERM to stop the trainer")
     status = read_status(run_dir)

@@ -92,6 +92,22 @@ class RunDir:
                 continue  # a line cut short by a kill
         return rows
 
+    def history(self, upto: int | None = None) -> list[dict]:
+        """The metrics of the run as it stands: when a resumed run trained steps again (those
+        after its checkpoint were lost with the process that logged them), the later rows win."""
+        kept: list[dict] = []
+        last_train = 0
+        for r in self.read_metrics():
+            step = r.get("step")
+            if not isinstance(step, int) or (upto is not None and step > upto):
+                continue
+            if r.get("kind") == "train":
+                if step <= last_train:  # a resumed process starts again here
+                    kept = [k for k in kept if k["step"] < step]
+                last_train = step
+            kept.append(r)
+        return kept
+
     def close(self) -> None:
         for name in ("_metrics", "_samples"):
             f = getattr(self, name)

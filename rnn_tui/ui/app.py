@@ -246,7 +246,7 @@ class RnnTuiApp(App[int]):
         (steps logged after that checkpoint were lost with the process and are trained again)."""
         from rnn_tui.core.runs import RunDir
 
-        rows = [r for r in RunDir(run_dir).read_metrics() if r.get("step", 0) <= upto]
+        rows = RunDir(run_dir).history(upto)
         plot = self.plot
         train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train"]
         if train:
