@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
@@ -30,6 +31,26 @@ class HelpScreen(ModalScreen[None]):
             yield table
 
 
+class PrimeInput(Input):
+    """An Input that takes a pasted text whole: newlines kept (as \\n), a huge paste cut to
+    its last MAX_PRIME characters (the end is what a sample continues from), with a note."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # Input's own handler would insert the first line again
+        if not event.text:
+            return
+        text = event.text.replace("\r\n", "\n")
+        if len(text) > MAX_PRIME:
+            text = text[-MAX_PRIME:]
+            self.app.notify(f"pasted text cut to its last {MAX_PRIME:,} characters", severity="warning")
+        text = text.replace("\n", "\\n")
+        if self.selection.is_empty:
+            self.insert_text_at_cursor(text)
+        else:
+            self.replace(text, *self.selection)
+
+
 class PrimeScreen(ModalScreen[str | None]):
     """Edit the text samples start from."""
 
@@ -42,11 +63,14 @@ class PrimeScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prime-box"):
             yield Label("Prime text (samples start from it; enter applies, esc cancels)")
-            yield Input(value=self.prime.replace("\n", "\\n"), placeholder="e.g. ROMEO:", id="prime-input")
+            yield PrimeInput(value=self.prime.replace("\n", "\\n"), placeholder="e.g. ROMEO:", id="prime-input")
             yield Label(r"\n is a newline · characters the model has not seen are skipped", classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.replace("\\n", "\n")[:MAX_PRIME])
+        prime = event.value.replace("\\n", "\n")
+        if len(prime) > MAX_PRIME:
+            self.app.notify(f"prime cut to its last {MAX_PRIME:,} characters", severity="warning")
+        self.dismiss(prime[-MAX_PRIME:])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

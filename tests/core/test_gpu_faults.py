@@ -1,0 +1,68 @@
+"""GPU faults a CPU can reproduce: a checkpoint saved on a GPU, loaded on a machine without one;
+out of memory in the middle of a run."""
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+import torch
+
+from rnn_tui.core import checkpoint as ckpt_io
+from rnn_tui.core import events as ev
+from rnn_tui.core.corpus import read_corpus
+from rnn_tui.core.runs import RunDir
+from rnn_tui.core.session import Session
+from rnn_tui.core.trainer import Trainer, load_for_inference
+from rnn_tui.launch import TrainRequest, build_trainer
+from tests.conftest import tiny_config
+
+
+def make(corpus, path, **kw):
+    return Trainer(tiny_config(**kw), read_corpus(corpus), run=RunDir(path / "run"))
+
+
+def test_a_gpu_saved_checkpoint_loads_and_resumes_on_a_cpu(small_corpus, tmp_path, monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the file would load anyway")
+    t = make(small_corpus, tmp_path)
+    for _ in range(5):
+        t.train_step()
+    t.collect()
+    # torch.save records where each tensor lived; make it record a GPU, as a CUDA run's file does
+    with monkeypatch.context() as m:
+        m.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        path = t.save("manual")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path, weights_only=True)  # what a loader without map_location would hit
+    model, vocab, ck = load_for_inference(path, "cpu")
+    assert next(model.parameters()).device.type == "cpu" and ck["step"] == 5
+    resumed = build_trainer(TrainRequest(corpus_file=small_corpus, resume=str(path), overrides={"device": "cpu"}))
+    assert resumed.step == 5
+    resumed.train_step()
+    assert resumed.collect()[0][0] == 6
+
+
+def test_out_of_memory_stops_with_advice_and_keeps_the_checkpoint(small_corpus, tmp_path, monkeypatch):
+    t = make(small_corpus, tmp_path)
+    for _ in range(3):
+        t.train_step()
+    saved = t.save("manual")
+    before = saved.read_bytes()
+    real_step = t.train_step
+    calls = {"n": 0}
+
+    def step_then_oom():
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        real_step()
+
+    monkeypatch.setattr(t, "train_step", step_then_oom)
+    seen: list = []
+    done = Session(t, queue.Queue(), seen.append).run()
+    assert done.reason == "error"
+    assert "out of memory" in done.error and "--batch-size" in done.error and "checkpoint is kept" in done.error
+    assert any(isinstance(e, ev.Notice) and e.level == "error" for e in seen)
+    assert saved.read_bytes() == before  # never replaced by a half-done state
+    assert ckpt_io.load(saved)["step"] == 3
