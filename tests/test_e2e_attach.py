@@ -40,15 +40,28 @@ def only_run(runs):
     return found[0] if len(found) == 1 else None
 
 
-def test_a_dropped_terminal_leaves_a_fresh_checkpoint_that_resumes(small_corpus, tmp_path):
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("how", ["hangup", "sigterm"])
+def test_a_dropped_terminal_leaves_a_fresh_checkpoint_that_resumes(small_corpus, tmp_path, how):
     runs = tmp_path / "runs"
-    term = Tmux(command(small_corpus, *TINY, "--runs-dir", runs))
+    done = tmp_path / "exit-code"
+    term = Tmux(f"{command(small_corpus, *TINY, '--runs-dir', runs)}; echo $? > {shlex.quote(str(done))}; sleep 60")
     try:
         term.wait_for(lambda s: "chars/s" in s and "── step" in s, what="training on screen")
         run_dir = only_run(runs)
         wait_until(lambda: (_last_step(run_dir / "metrics.jsonl") or 0) > 50, what="some steps")
         trainer_pid = read_status(run_dir)["pid"]
         signalled = time.time()
+        if how == "sigterm":  # kill APP_PID: the app quits as q does and gives the terminal back
+            os.kill(parent_of(trainer_pid), signal.SIGTERM)
+            wait_until(done.exists, what="the app to exit")
+            assert done.read_text().strip() == "0"
+            screen = term.screen()
+            assert "resume with: rnn-tui train --resume" in screen and "── step" not in screen
     finally:
         term.close()  # tmux sends SIGHUP, as a dropped SSH connection does
     wait_until(lambda: not pid_alive(trainer_pid), what="the trainer to save and exit")

@@ -145,6 +145,21 @@ class RnnTuiApp(App[int]):
         for w in self.theme_warnings:
             self.notify(w, severity="warning")
         self.check_size()
+        if not self.is_headless:
+            # `kill PID` (SIGTERM) quits as q does: the trainer saves, the terminal is restored
+            import asyncio
+            import signal
+
+            try:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.on_terminate_signal)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def on_terminate_signal(self) -> None:
+        if self.viewer or self.finished is not None:
+            self.exit(return_code=0 if self.finished is None or not self.finished.error else 1)
+        elif not self.quitting:
+            self.action_quit_save()
 
     def on_resize(self, event) -> None:
         self.check_size(event.size)  # self.size is not updated yet while this runs
