@@ -2,11 +2,15 @@
 
 Two vocabularies: ``char`` (the Unicode characters of a UTF-8 file) and ``byte`` (the bytes
 present in any file). The encoded corpus is a numpy ``uint8``/``uint16`` array, never one-hot
-and never a Python list, so a large file costs about one or two bytes per character.
+and never a Python list, so a large file costs about one or two bytes per character. Files are
+streamed in chunks (``read_corpus``): reading never holds the whole file as bytes or as a string,
+so a 1 GB file needs about 1 GB of memory, not several.
 """
 
 from __future__ import annotations
 
+import codecs
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,44 +124,250 @@ class Corpus:
         return self.data[: len(self.data) - n_val], self.data[len(self.data) - n_val :]
 
 
-def read_corpus(path: str | Path, kind: str = "char", vocab: Vocab | None = None) -> Corpus:
-    """Read and encode ``path``. With ``vocab`` (a resumed run) the file must fit that vocabulary."""
+CHUNK_BYTES = 2 << 20
+"""Bytes read, decoded and encoded at a time. Working memory is about 20x this on non-ASCII text
+(decoded str, UTF-32 code points, index copies), 3x on ASCII; larger chunks measured no faster."""
+_BOM = b"\xef\xbb\xbf"
+_INDEX_BLOCK = 1 << 20  # code points per numpy indexing call (each makes an 8-byte index copy)
+_BINARY_PROBE = 65536  # NUL bytes in this many leading bytes mean "binary" in char mode
+
+
+def read_corpus(
+    path: str | Path, kind: str = "char", vocab: Vocab | None = None, chunk_bytes: int = CHUNK_BYTES
+) -> Corpus:
+    """Read and encode ``path``. With ``vocab`` (a resumed run) the file must fit that vocabulary.
+
+    The file is streamed in ``chunk_bytes`` pieces, each decoded (char mode) and encoded as it
+    is read into one preallocated array, so memory stays at the encoded array (one byte per
+    symbol; two past 256 distinct characters) plus a few chunks, whatever the file's size, and no
+    Python string of the whole file ever exists. Past 256 distinct characters, char mode counts
+    them in a first pass and encodes in a second (a change of the file in between is detected).
+    The array is the process's own memory, not a map of the file: a file that changes or is
+    truncated while training runs changes nothing.
+    """
     p = Path(path)
     if not p.exists():
         raise CorpusError(f"corpus not found: {p}")
     if p.is_dir():
         raise CorpusError(f"corpus is a directory, not a file: {p}")
+    if kind not in VOCAB_KINDS:
+        raise CorpusError(f"unknown vocabulary kind {kind!r}: use char or byte")
+    if vocab is not None and vocab.kind != kind:
+        raise CorpusError(f"the checkpoint uses a {vocab.kind} vocabulary; this run asked for {kind}")
+    chunk_bytes = max(4, int(chunk_bytes))
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as f:
+            before = os.fstat(f.fileno())
+            chunks = _Utf8Chunks(f, p, chunk_bytes) if kind == "char" else _RawChunks(f, chunk_bytes)
+            one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab)
+            if one_pass is not None:
+                data, vocab = one_pass
+            else:  # more than 256 characters: count them first, then encode into uint16
+                present, n = _scan_chars(chunks)
+                vocab = _check_vocab(p, kind, present, vocab)
+                data = _encode_chars(chunks, p, vocab, n)
+                after = os.fstat(f.fileno())
+                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                    raise CorpusError(f"{p} changed while it was being read; try again")
     except OSError as exc:
         raise CorpusError(f"cannot read corpus {p}: {exc.strerror or exc}") from None
-    if not raw:
+    return Corpus(path=p.resolve(), vocab=vocab, data=data)
+
+
+def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None) -> Vocab:
+    """The vocabulary for the symbols ``present`` (sorted code points), or check a given one."""
+    if len(present) == 0:
         raise CorpusError(f"corpus is empty: {p}")
-    if kind == "char":
-        if b"\x00" in raw[:65536]:
-            raise CorpusError(f"{p} looks binary (it has NUL bytes); train on its bytes with --bytes")
-        try:
-            text: str | bytes = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorpusError(
-                f"{p} is not valid UTF-8 (byte {exc.start}); train on its bytes with --bytes"
-            ) from None
-        if text.startswith("\ufeff"):
-            text = text[1:]
-    elif kind == "byte":
-        text = raw
-    else:
-        raise CorpusError(f"unknown vocabulary kind {kind!r}: use char or byte")
-    codes = _code_points(text, kind)
+    if len(present) == 1:
+        what = "character" if kind == "char" else "byte value"
+        shown = Vocab(kind, (int(present[0]),)).describe_codes([int(present[0])])
+        raise CorpusError(f"{p} has only one distinct {what} ({shown}): there is nothing to learn; "
+                          f"use a file with varied text")
     if vocab is None:
-        vocab = Vocab(kind=kind, codes=tuple(int(c) for c in np.unique(codes)))
-    elif vocab.kind != kind:
-        raise CorpusError(f"the checkpoint uses a {vocab.kind} vocabulary; this run asked for {kind}")
-    else:
-        extra = np.setdiff1d(np.unique(codes), np.asarray(vocab.codes, dtype=np.uint32))
-        if len(extra):
-            raise CorpusError(
-                f"{p} has {len(extra)} symbol(s) the checkpoint's vocabulary lacks: "
-                f"{vocab.describe_codes(extra.tolist())}"
-            )
-    return Corpus(path=p.resolve(), vocab=vocab, data=vocab.encode_array(text))
+        return Vocab(kind=kind, codes=tuple(int(c) for c in present))
+    extra = np.setdiff1d(present, np.asarray(vocab.codes, dtype=np.int64))
+    if len(extra):
+        raise CorpusError(
+            f"{p} has {len(extra)} symbol(s) the checkpoint's vocabulary lacks: "
+            f"{vocab.describe_codes(extra.tolist())}"
+        )
+    return vocab
+
+
+class _RawChunks:
+    """The file's bytes, ``chunk_bytes`` at a time (byte mode): ``(raw bytes, None)`` pairs."""
+
+    def __init__(self, f, chunk_bytes: int):
+        self.f, self.chunk_bytes = f, chunk_bytes
+
+    def __iter__(self):
+        self.f.seek(0)
+        while chunk := self.f.read(self.chunk_bytes):
+            yield chunk, None
+
+
+class _Utf8Chunks:
+    """The file's text, one chunk at a time, checked as UTF-8 (char mode).
+
+    A chunk of pure ASCII comes as ``(its bytes, None)`` (the bytes are the code points: no
+    decoding); any other as ``(None, uint32 code points of its decoded text)``. A sequence cut
+    by a chunk boundary is carried to the next chunk by the incremental decoder. A leading
+    byte-order mark is skipped. Invalid UTF-8, and NUL bytes near the start, raise CorpusError.
+    """
+
+    def __init__(self, f, p: Path, chunk_bytes: int):
+        self.f, self.p, self.chunk_bytes = f, p, chunk_bytes
+
+    def __iter__(self):
+        f, p = self.f, self.p
+        f.seek(0)
+        head = f.read(_BINARY_PROBE)
+        if b"\x00" in head:
+            raise CorpusError(f"{p} looks binary (it has NUL bytes); train on its bytes with --bytes")
+        pos = len(_BOM) if head.startswith(_BOM) else 0  # file offset of the next chunk
+        f.seek(pos)
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        while True:
+            chunk = f.read(self.chunk_bytes)
+            carried = len(decoder.getstate()[0])  # bytes of a sequence cut by the last chunk's end
+            if not carried and chunk.isascii():
+                if not chunk:
+                    return
+                yield chunk, None
+            else:
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    raise CorpusError(
+                        f"{p} is not valid UTF-8 (byte {pos - carried + exc.start}); "
+                        f"train on its bytes with --bytes"
+                    ) from None
+                if text:
+                    yield None, np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+                if not chunk:
+                    return
+            pos += len(chunk)
+
+
+def _read_small_vocab(
+    chunks, p: Path, kind: str, size: int, chunk_bytes: int, vocab: Vocab | None
+) -> tuple[np.ndarray, Vocab] | None:
+    """One pass: encode each chunk as it is read, into a ``uint8`` array of at most ``size``.
+
+    Symbols get provisional indices in order of first appearance (or the given vocabulary's
+    indices), renumbered in code-point order at the end when that order differs (rarely: each
+    chunk's new symbols are numbered in sorted order). Returns None as soon as more than 256
+    distinct symbols are seen (char mode only; the caller then makes two passes and uses uint16).
+    """
+    if vocab is not None and vocab.dtype != np.uint8:
+        return None
+    changed = f"{p} changed while it was being read; try again"
+    # A character is at least one byte, so `size` bounds the count; pages past the end of the
+    # text are never touched, so they cost no memory.
+    data = np.empty(size, dtype=np.uint8)
+    ids = np.full(0x110000 if kind == "char" else 256, -1, dtype=np.int16)  # code -> provisional index
+    codes: list[int] = []  # provisional index -> code
+    table = bytearray(256)  # byte -> provisional index, for bytes.translate
+    seen = bytearray()  # byte values (ASCII in char mode) with an index
+
+    def add(new) -> bool:
+        for code in new:
+            code = int(code)
+            if ids[code] < 0:
+                ids[code] = len(codes)
+                codes.append(code)
+                if code < 256:
+                    table[code] = ids[code]
+                    seen.append(code)
+        return len(codes) <= 256
+
+    if vocab is not None:
+        add(vocab.codes)
+    at = 0
+    for raw, block in chunks:
+        if raw is not None:  # bytes that are their own code points: bytes.translate encodes them
+            k = len(raw)
+            if at + k > size:
+                raise CorpusError(changed)
+            new = raw.translate(None, bytes(seen)) if len(seen) < 256 else b""
+            if new and not add(sorted(set(new))):
+                return None
+            data[at : at + k] = np.frombuffer(raw.translate(table), dtype=np.uint8)
+        else:
+            k = len(block)
+            if at + k > size:
+                raise CorpusError(changed)
+            for a in range(0, k, _INDEX_BLOCK):  # numpy copies indices to intp: in blocks
+                b = min(k, a + _INDEX_BLOCK)
+                part = ids[block[a:b]]
+                if part.min() < 0:
+                    if not add(np.unique(block[a:b][part < 0]).tolist()):
+                        return None
+                    part = ids[block[a:b]]
+                data[at + a : at + b] = part
+        at += k
+    data = data[:at]
+    vocab = _check_vocab(p, kind, np.array(sorted(codes), dtype=np.int64), vocab)
+    final = {code: i for i, code in enumerate(vocab.codes)}
+    order = bytes(final[code] for code in codes)
+    if order != bytes(range(len(codes))):  # renumber in place, a chunk at a time
+        order += bytes(256 - len(order))
+        view = memoryview(data)
+        for a in range(0, at, chunk_bytes):
+            part = view[a : a + chunk_bytes]
+            part[:] = part.tobytes().translate(order)
+    return data, vocab
+
+
+def _scan_chars(chunks) -> tuple[np.ndarray, int]:
+    """First of two passes: the sorted code points present and the number of characters."""
+    ascii_seen = bytearray()
+    counts: np.ndarray | None = None  # occurrences per code point, from non-ASCII chunks
+    n = 0
+    for raw, block in chunks:
+        if raw is not None:
+            n += len(raw)
+            new = raw.translate(None, bytes(ascii_seen)) if len(ascii_seen) < 128 else b""
+            if new:
+                ascii_seen.extend(set(new))
+            continue
+        n += len(block)
+        for a in range(0, len(block), _INDEX_BLOCK):
+            c = np.bincount(block[a : a + _INDEX_BLOCK])
+            if counts is None or len(counts) < len(c):
+                grown = np.zeros(len(c), dtype=np.int64)
+                if counts is not None:
+                    grown[: len(counts)] = counts
+                counts = grown
+            counts[: len(c)] += c
+    present = set(ascii_seen)
+    if counts is not None:
+        present.update(np.flatnonzero(counts).tolist())
+    return np.array(sorted(present), dtype=np.int64), n
+
+
+def _encode_chars(chunks, p: Path, vocab: Vocab, n: int) -> np.ndarray:
+    """Second of two passes: every character's index, written into one preallocated array.
+
+    A file edited between the passes is caught by the caller's size/mtime check; here it must
+    only not crash (a code point beyond the table, more characters than counted).
+    """
+    changed = f"{p} changed while it was being read; try again"
+    data = np.empty(n, dtype=vocab.dtype)
+    codes_arr = np.asarray(vocab.codes, dtype=np.int64)
+    lut = np.zeros(max(128, int(codes_arr.max()) + 1), dtype=vocab.dtype)
+    lut[codes_arr] = np.arange(len(codes_arr), dtype=vocab.dtype)
+    at = 0
+    for raw, block in chunks:
+        if raw is not None:
+            block = np.frombuffer(raw, dtype=np.uint8)
+        k = len(block)
+        if at + k > n or int(block.max()) >= len(lut):
+            raise CorpusError(changed)
+        for a in range(0, k, _INDEX_BLOCK):
+            b = min(k, a + _INDEX_BLOCK)
+            data[at + a : at + b] = lut[block[a:b]]
+        at += k
+    if at != n:
+        raise CorpusError(changed)
+    return data

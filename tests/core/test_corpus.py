@@ -1,3 +1,6 @@
+import mmap
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -100,3 +103,119 @@ def test_encode_any_bytes(raw):
     vocab = Vocab("byte", tuple(sorted(set(raw))))
     ids = vocab.encode_array(raw)
     assert bytes(vocab.codes[i] for i in ids) == raw
+
+
+# ---------------------------------------------------------------- streaming (issue 4: huge files)
+
+
+def simple_encoding(raw: bytes, kind: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """The obvious whole-file method (decode everything, sort the code points) as a reference."""
+    if kind == "char":
+        text = raw.decode("utf-8")
+        text = text[1:] if text.startswith("\ufeff") else text
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    else:
+        codes = np.frombuffer(raw, dtype=np.uint8)
+    table = np.unique(codes)
+    return tuple(int(c) for c in table), np.searchsorted(table, codes)
+
+
+SYMBOLS = "ab \n\tzé€😀漢" + "".join(chr(0x4E00 + i) for i in range(300))  # 1- to 4-byte UTF-8
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(SYMBOLS), min_size=2, max_size=400),
+    bom=st.booleans(),
+    chunk=st.sampled_from([4, 5, 6, 7, 13, 64, 1 << 20]),
+    kind=st.sampled_from(["char", "byte"]),
+)
+def test_streamed_reading_matches_the_whole_file_method(tmp_path_factory, text, bom, chunk, kind):
+    # Small chunks cut multi-byte characters (and the BOM) at every possible place; more than 256
+    # distinct characters switch char mode to two passes and uint16.
+    raw = ("\ufeff" if bom else "").encode() + text.encode("utf-8")
+    codes, ids = simple_encoding(raw, kind)
+    path = tmp_path_factory.mktemp("s") / "c.txt"
+    path.write_bytes(raw)
+    if len(codes) < 2:
+        with pytest.raises(CorpusError, match="only one distinct"):
+            read_corpus(path, kind=kind, chunk_bytes=chunk)
+        return
+    c = read_corpus(path, kind=kind, chunk_bytes=chunk)
+    assert c.vocab.codes == codes
+    assert c.data.dtype == (np.uint8 if len(codes) <= 256 else np.uint16)
+    assert np.array_equal(c.data, ids)
+
+
+@pytest.mark.parametrize("raw, offset", [
+    (b"abc\xffdef", 3),
+    ("héllo wörld".encode()[:-1] + b"\xc3", 12),  # a sequence cut by the end of the file
+    (b"ab" * 10 + b"\xe2\x82x", 20),  # a sequence cut by a bad byte, across chunk boundaries
+    (b"\xef\xbb\xbfok\xc3(", 5),  # offsets count the byte-order mark
+])
+@pytest.mark.parametrize("chunk", [4, 5, 7, 1 << 20])
+def test_invalid_utf8_names_the_byte_whatever_the_chunks(tmp_path, raw, offset, chunk):
+    with pytest.raises(CorpusError, match=rf"not valid UTF-8 \(byte {offset}\); train on its bytes with --bytes"):
+        read_corpus(write(tmp_path, raw), chunk_bytes=chunk)
+
+
+def test_one_distinct_symbol_is_refused(tmp_path):
+    with pytest.raises(CorpusError, match=r"only one distinct character \('a'\): there is nothing to learn"):
+        read_corpus(write(tmp_path, b"a" * 5000))
+    with pytest.raises(CorpusError, match=r"only one distinct byte value \(0x00\)"):
+        read_corpus(write(tmp_path, b"\x00" * 5000), kind="byte")
+
+
+def test_byte_order_mark_alone_is_empty(tmp_path):
+    with pytest.raises(CorpusError, match="corpus is empty"):
+        read_corpus(write(tmp_path, b"\xef\xbb\xbf"))
+
+
+def test_resume_vocab_with_uint16_and_missing_symbols(tmp_path):
+    text = "".join(chr(0x4E00 + i) for i in range(300)) + "ab\n"
+    path = write(tmp_path, text.encode())
+    wider = Vocab("char", tuple(sorted({ord(c) for c in text} | {ord("Z"), 0x1F600})))
+    c = read_corpus(path, vocab=wider, chunk_bytes=7)
+    assert c.vocab is wider and c.data.dtype == np.uint16
+    assert "".join(chr(wider.codes[i]) for i in c.data) == text
+    narrow = Vocab("char", tuple(sorted({ord(c) for c in text} - {ord("a")})))
+    with pytest.raises(CorpusError, match=r"1 symbol\(s\) the checkpoint's vocabulary lacks: 'a'"):
+        read_corpus(path, vocab=narrow)
+    small = Vocab("char", (ord("a"), ord("b")))  # a uint8 vocabulary: the one-pass reader
+    with pytest.raises(CorpusError, match=r"301 symbol\(s\) the checkpoint's vocabulary lacks"):
+        read_corpus(path, vocab=small, chunk_bytes=5)
+
+
+def test_file_changed_between_the_two_passes_is_detected(tmp_path, monkeypatch):
+    from rnn_tui.core import corpus as corpus_mod
+
+    text = "".join(chr(0x4E00 + i) for i in range(300)) * 3  # > 256 symbols: two passes
+    path = write(tmp_path, text.encode())
+    scan = corpus_mod._scan_chars
+
+    def scan_then_edit(chunks):
+        result = scan(chunks)
+        path.write_bytes(text[::-1].encode())  # same size, same symbols, new text
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        return result
+
+    monkeypatch.setattr(corpus_mod, "_scan_chars", scan_then_edit)
+    with pytest.raises(CorpusError, match="changed while it was being read; try again"):
+        read_corpus(path)
+
+
+def test_encoded_array_is_private_memory_not_a_view_of_the_file(tmp_path):
+    for kind in ("char", "byte"):
+        path = write(tmp_path, b"hello world\n" * 1000)
+        c = read_corpus(path, kind=kind)
+        before = c.data.copy()
+        with open(path, "r+b") as f:  # rewrite in place (same inode), then truncate
+            f.write(b"HELLO WORLD\n" * 1000)
+            f.flush()
+            f.truncate(10)
+        assert np.array_equal(c.data, before)
+        base = c.data
+        while base is not None:
+            assert not isinstance(base, np.memmap) and not isinstance(base, mmap.mmap)
+            base = getattr(base, "base", None)
