@@ -27,7 +27,12 @@ class Resume:
 
 @dataclass(frozen=True)
 class SampleNow:
-    pass
+    """Sample now; settings given here apply to this sample only (a viewer's own temperature),
+    ``None`` uses the trainer's."""
+
+    temperature: float | None = None
+    top_k: int | None = None
+    prime: str | None = None
 
 
 @dataclass(frozen=True)

@@ -321,7 +321,8 @@ class RnnTuiApp(App[int]):
         self.refresh_stats()
 
     def action_sample_now(self) -> None:
-        self.link.send(ev.SampleNow())
+        # with this screen's settings: a viewer samples at its own temperature
+        self.link.send(ev.SampleNow(temperature=self.temperature, top_k=self.top_k, prime=self.prime))
         self.notify("sampling…", timeout=1.5)
 
     def action_save(self) -> None:
