@@ -192,6 +192,14 @@ def generate(
     # and draw from the training RNG.
     was_training = model.training
     model.eval()
+    # One thread on a CPU: at batch 1 every op is tiny, and torch still splits some (tanh) across
+    # its threads; when another process wants the cores (the app, next to its trainer) each such
+    # op waits milliseconds for a descheduled thread. Measured on 2 busy cores, 2x512: ~140
+    # chars/s with 2 threads, ~1,400 with 1. Restored afterwards (training keeps its threads).
+    threads = torch.get_num_threads()
+    single = on_cpu and threads > 1
+    if single:
+        torch.set_num_threads(1)
     try:
         for t, i in enumerate(inputs[:-1]):
             feed(t, i)
@@ -209,6 +217,8 @@ def generate(
             logits = feed(t, nxt)
     finally:
         model.train(was_training)
+        if single:
+            torch.set_num_threads(threads)
     sample = Sample(prime=prime_used, text=vocab.decode(out), temperature=temperature, top_k=top_k, unknown=unknown)
     if record and hs:
         # States after reading each symbol; the last `record` of them, aligned with `seen`.
