@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 
 from . import events as ev
 from .errors import RnnTuiError
-from .trainer import Trainer
+from .trainer import Trainer, lr_at
 
 
 class Inbox(Protocol):
@@ -27,10 +27,22 @@ Emit = Callable[[ev.Event], None]
 
 PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
 
+# A NaN or infinite loss (or gradient, or weights) rolls the trainer back to its last good state,
+# kept in memory, and lowers the learning rate; training goes on.
+SNAPSHOT_EVERY_S = 30.0  # training seconds between in-memory good states (and one at each save)
+LR_CUT = 0.5  # each rollback halves the learning rate ...
+MAX_ROLLBACKS = 3  # ... at most this many times in a row (no good stretch between) ...
+MIN_LR_SCALE = 1 / 64  # ... and never below this fraction of the schedule; then the run stops
+
+
+class Diverged(RnnTuiError):
+    """Training kept producing NaN/inf after rollbacks: the run stops with its last good state."""
+
 
 class Session:
     def __init__(self, trainer: Trainer, inbox: Inbox, emit: Emit, *, post_interval: float = 0.5,
-                 start_paused: bool = False, fit_after_s: float = 10.0):
+                 start_paused: bool = False, fit_after_s: float = 10.0,
+                 snapshot_every_s: float = SNAPSHOT_EVERY_S):
         self.t = trainer
         self.inbox = inbox
         self.emit = emit
@@ -49,6 +61,14 @@ class Session:
         self._train_steps = 0
         self.save_error: str | None = None
         self._state = ""
+        # the last good state (Trainer.snapshot, on the CPU) and the rollbacks made since it
+        self.snapshot_every_s = snapshot_every_s
+        self.good: dict | None = None
+        self.good_step = -1
+        self.next_snapshot = 0.0  # in active_s
+        self.rollbacks = 0  # in a row: reset by a good state past the step that failed
+        self.fail_step = -1
+        self.total_rollbacks = 0
 
     # ------------------------------------------------------------------ helpers
     def set_state(self, state: str) -> None:
@@ -95,7 +115,12 @@ class Session:
                 return
 
     def post_progress(self) -> None:
-        """Fetch the pending steps' losses (one host sync) and report them; a NaN stops the run."""
+        """Fetch the pending steps' losses (one host sync) and report them.
+
+        This is where a NaN/inf loss or gradient norm is seen (never per step: no host sync
+        there): the trainer goes back to its last good state with a lower learning rate. With
+        every step checked, a good state is recorded now and then (``snapshot_every_s``).
+        """
         t = self.t
         t0 = time.monotonic()
         rows = t.collect()
@@ -105,29 +130,90 @@ class Session:
         self.active_s += synced
         train_s, self._train_s = self._train_s + synced, 0.0
         steps, self._train_steps = self._train_steps, 0
-        if not rows:
-            return
-        if t.run is not None:
-            t.run.log_metrics([
-                {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
-                for s, loss, g, lr in rows
-            ])
-        gpu_mb = None
-        if t.device.type == "cuda":
-            import torch
+        bad = next((i for i, r in enumerate(rows) if not (math.isfinite(r[1]) and math.isfinite(r[2]))), None)
+        good_rows = rows if bad is None else rows[:bad]
+        if good_rows:
+            if t.run is not None:
+                t.run.log_metrics([
+                    {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
+                    for s, loss, g, lr in good_rows
+                ])
+            gpu_mb = None
+            if t.device.type == "cuda":
+                import torch
 
-            gpu_mb = torch.cuda.max_memory_allocated(t.device) / 2**20
-        chars = steps * t.cfg.batch_size * t.cfg.seq_len
-        self.emit(ev.Progress(
-            steps=[r[0] for r in rows], losses=[r[1] for r in rows], step=t.step,
-            epoch=t.epoch_progress, lr=rows[-1][3], grad_norm=rows[-1][2],
-            chars_per_s=chars / train_s if train_s > 0 else 0.0, elapsed_s=self.active_s,
-            tokens=t.tokens, gpu_mem_mb=gpu_mb,
-        ))
-        bad = next((r for r in rows if not math.isfinite(r[1])), None)
+                gpu_mb = torch.cuda.max_memory_allocated(t.device) / 2**20
+            chars = steps * t.cfg.batch_size * t.cfg.seq_len
+            self.emit(ev.Progress(
+                steps=[r[0] for r in good_rows], losses=[r[1] for r in good_rows],
+                step=t.step if bad is None else good_rows[-1][0],
+                epoch=t.epoch_progress, lr=good_rows[-1][3], grad_norm=good_rows[-1][2],
+                chars_per_s=chars / train_s if train_s > 0 else 0.0, elapsed_s=self.active_s,
+                tokens=t.tokens, gpu_mem_mb=gpu_mb,
+            ))
         if bad is not None:
-            raise RnnTuiError(f"the loss became {bad[1]} at step {bad[0]}; try a lower --lr "
-                              f"(the last checkpoint before it is kept)")
+            step, loss, gnorm, _ = rows[bad]
+            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {gnorm}"
+            self.rollback(step, what)
+        elif self.active_s >= self.next_snapshot and self.good_step != t.step:
+            self.take_snapshot()
+
+    # ------------------------------------------------------------------ NaN/inf recovery
+    def take_snapshot(self, weights_checked: bool = False) -> None:
+        """Record the current state as the last good one (every collected step was finite).
+
+        The weights are checked too (one host sync): the last step's update can make them
+        non-finite after a finite loss; then this is a failure, not a good state.
+        """
+        t = self.t
+        if not weights_checked and not t.weights_finite():
+            self.rollback(t.step, "the weights became NaN or infinite")
+            return
+        self.good = t.snapshot()
+        self.good_step = t.step
+        self.next_snapshot = self.active_s + self.snapshot_every_s
+        if t.step > self.fail_step:
+            self.rollbacks = 0  # a good stretch past the failure: the next one starts afresh
+
+    def rollback(self, bad_step: int, what: str) -> None:
+        """Back to the last good state with the learning rate cut by ``LR_CUT``, and say so;
+        after too many failures in a row, save that good state and stop (``Diverged``)."""
+        t = self.t
+        t.collect()  # the abandoned steps' losses, if any, are not reported
+        if self.good is None:
+            raise Diverged(f"{what} at step {bad_step}, with no good state to go back to; "
+                           f"try a lower --lr (the last checkpoint is kept)")
+        self.rollbacks += 1
+        self.fail_step = max(self.fail_step, bad_step)
+        scale = t.lr_scale * LR_CUT
+        if self.rollbacks > MAX_ROLLBACKS or scale < MIN_LR_SCALE:
+            self.give_up(bad_step, what)
+        t.restore(self.good)
+        t.lr_scale = scale
+        self.total_rollbacks += 1
+        if t.run is not None:
+            t.run.log_metrics([{"kind": "rollback", "step": t.step, "from_step": bad_step,
+                                "lr_scale": scale, "lr": t.lr}])
+        self.emit(ev.Notice("warning", f"{what} at step {bad_step}: went back to step {t.step} and "
+                                       f"lowered the learning rate to {t.lr:.2e} (x{scale:g}); training goes on"))
+
+    def give_up(self, bad_step: int, what: str) -> None:
+        t = self.t
+        lowest = t.lr_scale
+        t.restore(self.good)
+        t.lr_scale = lowest  # a resume goes on at the lowest rate tried
+        where = "the last checkpoint is kept"
+        if t.run is not None:
+            try:
+                path = t.save("final")
+                self.emit(ev.CheckpointSaved(t.step, str(path), "final"))
+                where = f"the last good state (step {t.step}) is saved in {path}"
+            except (OSError, RuntimeError) as exc:
+                where += f" (saving the last good state failed: {getattr(exc, 'strerror', None) or exc})"
+        n = self.total_rollbacks
+        raise Diverged(f"{what} at step {bad_step}, after {n} rollback{'' if n == 1 else 's'} that lowered "
+                       f"the learning rate to {lr_at(t.step, t.cfg) * lowest:.2e}; {where}; "
+                       f"try a lower --lr or --grad-clip")
 
     def fit_schedule_to_time(self) -> None:
         t, cfg = self.t, self.t.cfg
@@ -141,10 +227,17 @@ class Session:
                                     f"to fit --max-minutes {cfg.max_minutes:g}"))
 
     def evaluate(self) -> None:
+        step = self.t.step
+        self.post_progress()  # the weights to evaluate are good (or this rolls back)
+        if self.t.step != step:
+            return
         self.set_state("evaluating")
         t0 = time.perf_counter()
         before = self.t.best_val
         val = self.t.evaluate()
+        if not math.isfinite(val):
+            self.rollback(step, f"the validation loss became {val}")
+            return
         is_best = val < before
         if self.t.run is not None:
             self.t.run.log_metrics([{"kind": "val", "step": self.t.step, "val_loss": round(val, 5),
@@ -154,6 +247,7 @@ class Session:
             self.save("best")
 
     def sample(self) -> None:
+        self.post_progress()  # sample from good weights (NaN probabilities cannot be sampled)
         self.set_state("sampling")
         s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime,
                           record=PROBE_CHARS)
@@ -168,11 +262,12 @@ class Session:
         if self.t.run is None:
             return None
         # Report (and check) the steps since the last post first: weights that produced a NaN
-        # must never replace the last good checkpoint.
+        # must never replace the last good checkpoint; a rollback saves the good state instead.
         self.post_progress()
         if not self.t.weights_finite():
-            raise RnnTuiError(f"the weights became NaN or infinite by step {self.t.step}; try a lower "
-                              f"--lr (the last checkpoint before it is kept)")
+            self.rollback(self.t.step, "the weights became NaN or infinite")
+        elif self.good_step != self.t.step:
+            self.take_snapshot(weights_checked=True)
         self.set_state("saving")
         try:
             path = self.t.save(reason)
@@ -208,6 +303,8 @@ class Session:
         self.rate_mark: tuple[int, float] | None = None
         path = None
         try:
+            if t.weights_finite():  # the first good state: where a NaN early on goes back to
+                self.take_snapshot(weights_checked=True)
             while True:
                 self.drain()
                 if self.stop_requested:
@@ -238,8 +335,11 @@ class Session:
                 self._train_steps += 1
                 self.active_s += now - t0
                 if now >= next_post:
+                    stepped = t.step
                     self.post_progress()
                     next_post = time.monotonic() + self.post_interval
+                    if t.step != stepped:
+                        continue  # rolled back: this step's evaluation, sample and save are moot
                 if fit_schedule and self.rate_mark is None and self.active_s >= self.fit_after_s / 4:
                     self.rate_mark = (t.step, self.active_s)
                 if fit_schedule and self.active_s >= self.fit_after_s:

@@ -109,13 +109,16 @@ class Trainer:
         self.best_val = math.inf
         self.last_val: float | None = None
         self.last_val_step = -1
+        # Each rollback after a NaN/inf loss (session.py) lowers the learning rate by a factor;
+        # it is part of the state, so a resumed run keeps the lower rate and continues exactly.
+        self.lr_scale = 1.0
         self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
         self._pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
 
     # ------------------------------------------------------------------ training
     @property
     def lr(self) -> float:
-        return lr_at(self.step, self.cfg)
+        return lr_at(self.step, self.cfg) * self.lr_scale
 
     @property
     def epoch_progress(self) -> float:
@@ -217,6 +220,7 @@ class Trainer:
             "tokens": self.tokens,
             "best_val": self.best_val,
             "last_val": self.last_val,
+            "lr_scale": self.lr_scale,
             "hidden": [t.detach().cpu() for t in state_tensors(self.hidden)],
             "rng": rng,
             "saved_at": time.time(),
@@ -235,24 +239,53 @@ class Trainer:
             self.optimizer.load_state_dict(ck["optimizer"])
             for group in self.optimizer.param_groups:  # the optimiser's saved settings yield to this run's
                 group["weight_decay"] = self.cfg.weight_decay
-        except (KeyError, RuntimeError, ValueError) as exc:
+            for p in self.model.parameters():  # a damaged file could fail only at the first step
+                for key, value in self.optimizer.state.get(p, {}).items():
+                    if key != "step" and (not isinstance(value, torch.Tensor) or value.shape != p.shape):
+                        raise ValueError(f"optimizer state {key} has the wrong shape")
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"checkpoint weights do not fit this model ({str(exc).splitlines()[0][:160]})") from None
-        self.step = int(ck["step"])
-        self.epoch = int(ck["epoch"])
-        self.batch_index = int(ck["batch_index"]) % len(self.batches)
-        self.tokens = int(ck.get("tokens", 0))
-        self.best_val = float(ck.get("best_val", math.inf))
-        self.last_val = ck.get("last_val")
-        hidden = [t.to(self.device) for t in ck["hidden"]]
-        if hidden[0].shape[1] == self.cfg.batch_size:
-            self.hidden = state_from_tensors(hidden, self.cfg.cell)
-        rng = ck.get("rng", {})
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-        if "sample" in rng:
-            self.sample_gen.set_state(rng["sample"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        try:
+            self.step = int(ck["step"])
+            self.epoch = int(ck["epoch"])
+            self.batch_index = int(ck["batch_index"]) % len(self.batches)
+            self.tokens = int(ck.get("tokens", 0))
+            self.best_val = float(ck.get("best_val", math.inf))
+            last_val = ck.get("last_val")
+            self.last_val = None if last_val is None else float(last_val)
+            self.lr_scale = float(ck.get("lr_scale", 1.0))
+            hidden = [t.to(self.device) for t in ck["hidden"]]
+            want = (self.cfg.layers, self.cfg.batch_size, self.cfg.hidden)
+            # a resumed run may change the batch size: its rows then start from a zero state
+            if len(hidden) == len(state_tensors(self.hidden)) and all(tuple(h.shape) == want for h in hidden):
+                self.hidden = state_from_tensors(hidden, self.cfg.cell)
+            rng = ck.get("rng", {})
+            if "torch" in rng:
+                torch.set_rng_state(rng["torch"])
+            if "sample" in rng:
+                self.sample_gen.set_state(rng["sample"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise CheckpointError(f"checkpoint is damaged ({str(exc).splitlines()[0][:160]})") from None
+
+    def snapshot(self) -> dict:
+        """The full training state copied to CPU memory: a rollback point (see ``restore``).
+
+        A copy, not references: the optimiser updates its moments (and its step counts) in place.
+        """
+        return _copy_to_cpu(self.state_dict())
+
+    def restore(self, snap: dict) -> None:
+        """Go back to a ``snapshot``: weights, optimiser, data position, RNG and hidden state.
+
+        The best validation loss is kept (best.pt on disk may be newer than the snapshot), and
+        the steps not yet collected are dropped. ``snap`` stays usable for another restore.
+        """
+        best = self.best_val
+        self.load_state_dict(_copy_to_cpu(snap))
+        self.best_val = min(best, self.best_val)
+        self._pending.clear()
 
     def weights_finite(self) -> bool:
         """One host sync: every parameter is a finite number (checked before each save)."""
@@ -277,6 +310,16 @@ class Trainer:
             "n_params": self.model.num_params(),
             "device": str(self.device),
         }
+
+
+def _copy_to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _copy_to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_copy_to_cpu(v) for v in obj)
+    return obj
 
 
 def load_for_inference(path: str | Path, device: str = "cpu") -> tuple[CharRNN, Vocab, dict]:
