@@ -114,9 +114,24 @@ class Corpus:
     path: Path | None
     vocab: Vocab
     data: np.ndarray
+    # The file as it was read: (size, modification time in ns), to tell later whether it changed.
+    file_stamp: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def changed_on_disk(self) -> str | None:
+        """A one-line note if the file is no longer what was read (edited, truncated, replaced,
+        removed), else None. The run is unaffected either way: ``data`` is a private copy."""
+        if self.path is None or self.file_stamp is None:
+            return None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return f"{self.path} was removed or cannot be read; training goes on with the text read at the start"
+        if (st.st_size, st.st_mtime_ns) != self.file_stamp:
+            return f"{self.path} changed on disk; training goes on with the text read at the start"
+        return None
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """The first part for training and the last ``val_fraction`` for validation."""
@@ -171,7 +186,7 @@ def read_corpus(
                     raise CorpusError(f"{p} changed while it was being read; try again")
     except OSError as exc:
         raise CorpusError(f"cannot read corpus {p}: {exc.strerror or exc}") from None
-    return Corpus(path=p.resolve(), vocab=vocab, data=data)
+    return Corpus(path=p.resolve(), vocab=vocab, data=data, file_stamp=(before.st_size, before.st_mtime_ns))
 
 
 def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None) -> Vocab:

@@ -100,6 +100,7 @@ TRAIN_WHILE_FILE_CHANGES = """
     sample = trainer.sample(20, seed=1).text
     losses = [row[1] for row in trainer.collect()]
     print(json.dumps({"same": zlib.crc32(corpus.data.tobytes()) == crc, "steps": trainer.step,
+                      "noted": corpus.changed_on_disk(),
                       "losses": losses, "val": val, "sample": sample}))
 """
 
@@ -112,4 +113,5 @@ def test_corpus_file_changing_while_training_is_ignored(small_corpus, tmp_path, 
     path.write_bytes(small_corpus.read_bytes())
     r = run_child(TRAIN_WHILE_FILE_CHANGES, str(path), kind)
     assert r["same"] and r["steps"] == 9 and len(r["losses"]) == 9
+    assert "changed on disk" in r["noted"]
     assert all(np.isfinite(r["losses"])) and np.isfinite(r["val"]) and len(r["sample"]) == 20

@@ -219,3 +219,17 @@ def test_encoded_array_is_private_memory_not_a_view_of_the_file(tmp_path):
         while base is not None:
             assert not isinstance(base, np.memmap) and not isinstance(base, mmap.mmap)
             base = getattr(base, "base", None)
+
+
+def test_a_changed_file_is_noticed_but_not_reread(tmp_path):
+    path = write(tmp_path, b"hello world\n" * 100)
+    c = read_corpus(path)
+    before = c.data.copy()
+    assert c.changed_on_disk() is None
+    path.write_bytes(b"HELLO WORLD\n" * 100)  # same size: the modification time tells
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert "changed on disk; training goes on with the text read at the start" in c.changed_on_disk()
+    path.unlink()
+    assert "was removed" in c.changed_on_disk()
+    assert np.array_equal(c.data, before)
