@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +174,8 @@ def read_corpus(
     try:
         with open(p, "rb") as f:
             before = os.fstat(f.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                raise CorpusError(f"{p} is not a regular file (a pipe or a device?); save the text to a file first")
             chunks = _Utf8Chunks(f, p, chunk_bytes) if kind == "char" else _RawChunks(f, chunk_bytes)
             one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab)
             if one_pass is not None:

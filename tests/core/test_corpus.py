@@ -233,3 +233,14 @@ def test_a_changed_file_is_noticed_but_not_reread(tmp_path):
     path.unlink()
     assert "was removed" in c.changed_on_disk()
     assert np.array_equal(c.data, before)
+
+
+def test_a_pipe_is_refused_with_a_clear_line(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer end, so opening to read does not block
+    try:
+        with pytest.raises(CorpusError, match="not a regular file"):
+            read_corpus(fifo)
+    finally:
+        os.close(fd)
