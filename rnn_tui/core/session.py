@@ -54,7 +54,8 @@ class Session:
         self.temperature = cfg.temperature
         self.top_k = cfg.top_k
         self.prime = cfg.prime
-        self.sample_requested = False
+        self.sample_requested: ev.SampleNow | bool = False
+        self.corpus_change_noted = False
         self.save_requested = False
         self.active_s = 0.0  # training wall time, paused time excluded
         self._train_s = 0.0  # training time and steps since the last Progress
@@ -82,7 +83,7 @@ class Session:
         elif isinstance(cmd, ev.Resume):
             self.paused = False
         elif isinstance(cmd, ev.SampleNow):
-            self.sample_requested = True
+            self.sample_requested = cmd
         elif isinstance(cmd, ev.SaveNow):
             self.save_requested = True
         elif isinstance(cmd, ev.SetSampling):
@@ -231,6 +232,7 @@ class Session:
         self.post_progress()  # the weights to evaluate are good (or this rolls back)
         if self.t.step != step:
             return
+        self.note_corpus_change()
         self.set_state("evaluating")
         t0 = time.perf_counter()
         before = self.t.best_val
@@ -246,11 +248,25 @@ class Session:
         if is_best and self.t.run is not None:
             self.save("best")
 
-    def sample(self) -> None:
+    def note_corpus_change(self) -> None:
+        """Say once if the corpus file changed since it was read (the run keeps its copy)."""
+        if not self.corpus_change_noted:
+            changed = getattr(self.t.corpus, "changed_on_disk", lambda: None)()
+            if changed:
+                self.corpus_change_noted = True
+                self.emit(ev.Notice("info", changed))
+
+    def sample(self, once: ev.SampleNow | None = None) -> None:
+        """A sample with the session's settings, or with those a ``SampleNow`` carries (a
+        viewer's own temperature) for this sample only."""
         self.post_progress()  # sample from good weights (NaN probabilities cannot be sampled)
         self.set_state("sampling")
-        s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime,
-                          record=PROBE_CHARS)
+        temperature, top_k, prime = self.temperature, self.top_k, self.prime
+        if once is not None:
+            temperature = temperature if once.temperature is None else max(0.0, float(once.temperature))
+            top_k = top_k if once.top_k is None else max(0, int(once.top_k))
+            prime = prime if once.prime is None else once.prime
+        s = self.t.sample(self.t.cfg.sample_length, temperature, top_k, prime, record=PROBE_CHARS)
         if self.t.run is not None:
             self.t.run.log_sample({"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k,
                                    "prime": s.prime, "text": s.text})
@@ -313,8 +329,8 @@ class Session:
                     self.save_requested = False
                     self.save("manual")
                 if self.sample_requested:
-                    self.sample_requested = False
-                    self.sample()
+                    once, self.sample_requested = self.sample_requested, False
+                    self.sample(once if isinstance(once, ev.SampleNow) else None)
                     next_sample = time.monotonic() + cfg.sample_every_s
                 if self.paused:
                     self.post_progress()

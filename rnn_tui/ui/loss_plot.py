@@ -140,6 +140,19 @@ class _Series:
         while self.n > self.cap:
             self._halve()
 
+    def truncate_from(self, x0: float) -> None:
+        """Forget the points at ``x0`` and after (a rollback or a resume trains those steps again)."""
+        keep = int(np.searchsorted(self.x, x0, side="left")) if self.sorted else int(np.sum(self.x < x0))
+        if not self.sorted:
+            mask = self.x < x0
+            self._x[:keep], self._y[:keep] = self.x[mask], self.y[mask]
+            self.sorted = True
+        if keep < self.n or self._pc:
+            self.n = keep
+            self._px = self._py = 0.0  # the open group straddles or follows x0: drop it
+            self._pc = 0
+            self.version += 1
+
     def _halve(self) -> None:
         n, s = self.n, self.stride
         m = n // 2
@@ -442,6 +455,14 @@ class LossPlot(Widget):
             self.nonfinite_dropped += int((~keep).sum())
             x, y = x[keep], y[keep]
         if len(x):
+            last = self._train.last_x()
+            if last is not None and x[0] <= last:
+                # steps counted again: the trainer rolled back to a good state after a NaN
+                self._train.truncate_from(x[0])
+                self._val.truncate_from(x[0])
+                self._ema = np.empty(0)
+                self._ema_key = None
+                self._ema_n = 0
             self._train.extend(x, y)
             self._data_version += 1
 

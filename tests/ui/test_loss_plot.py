@@ -415,3 +415,16 @@ def test_module_does_not_import_torch_or_core():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_steps_trained_again_replace_the_old_points():
+    plot = LossPlot()
+    plot.add_train(list(range(1, 101)), [3.0] * 100)
+    plot.add_val(50, 2.9)
+    plot.add_val(100, 2.8)
+    # a NaN at step 100: the trainer went back to step 60 and trains 61.. again, at a lower rate
+    plot.add_train(list(range(61, 71)), [2.0] * 10)
+    xs, ys = plot._train.window(0, 1000)
+    assert list(xs) == list(range(1, 71)) and list(ys[-10:]) == [2.0] * 10
+    vx, _ = plot._val.window(0, 1000)
+    assert list(vx) == [50.0]  # the evaluation at step 100 belonged to the abandoned stretch
