@@ -110,7 +110,15 @@ def build_trainer(request: TrainRequest) -> "Trainer":
         cfg = TrainConfig(**request.overrides).validate()
         corpus = read_corpus(corpus_path, kind=cfg.vocab)
         run = RunDir(request.run_dir) if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
-        return Trainer(cfg, corpus, run=run)
+        try:
+            return Trainer(cfg, corpus, run=run)
+        except BaseException:
+            if request.run_dir is None:  # a run that never started leaves no directory behind
+                import shutil
+
+                run.close()
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
 
     ck_path = resolve_checkpoint(request.resume)
     ck = ckpt_io.load(ck_path)

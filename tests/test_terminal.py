@@ -33,3 +33,13 @@ def test_no_terminal_points_to_headless_for_the_app_and_to_the_files_for_a_viewe
     proc = subprocess.run([sys.executable, "-m", "rnn_tui", "attach", str(run_dir)],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "metrics.jsonl" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_corpus_too_short_for_one_batch_says_how_long_and_leaves_no_run(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("to be or not to be")
+    runs = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-m", "rnn_tui", "train", str(short), "--headless", "--runs-dir", str(runs)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "needs at least 3,201" in proc.stderr and "Traceback" not in proc.stderr
+    assert not runs.exists() or not any(runs.iterdir())
