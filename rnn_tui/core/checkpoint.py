@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory; give a checkpoint file or a run directory")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # a damaged file can make torch warn about its "pickle protocol" before it fails:
+            # the one line below says what is wrong
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if not zipfile.is_zipfile(path):
             raise CheckpointError(f"{path} is not a readable checkpoint (not a torch checkpoint file)") from None
