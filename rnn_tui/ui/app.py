@@ -81,7 +81,7 @@ class RnnTuiApp(App[int]):
         "plot('toggle_window')": "Loss plot: whole run or the last steps",
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
-        "detach": "Keep training in the background and close this screen (rnn-tui attach returns)",
+        "detach": "Detach: training goes on in the background (rnn-tui attach)",
         "leave": "Leave: close this viewer; the trainer goes on",
         "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
         "help": "Show this help",
