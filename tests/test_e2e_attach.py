@@ -14,6 +14,7 @@ import time
 import pytest
 
 from rnn_tui.runstate import _last_step, pid_alive, read_status
+from tests.test_detach import wait_until
 from tests.test_e2e_tmux import Tmux
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -25,14 +26,6 @@ TINY = ["--batch-size", "8", "--seq-len", "32", "--layers", "1", "--hidden", "48
 
 def command(*args) -> str:
     return " ".join(shlex.quote(str(a)) for a in [sys.executable, "-m", "rnn_tui", *args])
-
-
-def wait_until(condition, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def only_run(runs):
