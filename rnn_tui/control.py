@@ -169,10 +169,12 @@ class ControlServer:
         """Stop serving: viewers get what is queued (the ``Finished`` event), then EOF."""
         finished = finished or self.finished
         if self.sock is not None:
+            sock, self.sock = self.sock, None
             try:
-                self.sock.close()
-            finally:
-                self.sock = None
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone may not)
+            except OSError:
+                pass
+            sock.close()
         if self.path is not None:
             try:
                 self.path.unlink()
