@@ -312,8 +312,6 @@ def open_control(run_dir, submit, emit: Callable[[ev.Event], None]) -> ControlSe
     server = ControlServer(run_dir, submit)
     try:
         return server.start()
-    except RunDirError:
-        raise
     except OSError as exc:
         emit(ev.Notice("warning", f"other terminals cannot attach to this run: {exc.strerror or exc}"))
         return None

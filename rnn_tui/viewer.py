@@ -124,8 +124,6 @@ class SocketLink:
                 pass
             self.sock.close()
 
-    terminate = close
-
 
 def _read_jsonl_tail(path: Path, n: int) -> list[dict]:
     rows = []
@@ -201,8 +199,6 @@ class HistoryLink:
 
     def close(self) -> None:
         pass
-
-    terminate = close
 
 
 def link_for(run_dir: Path):

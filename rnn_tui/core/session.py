@@ -54,7 +54,7 @@ class Session:
         self.temperature = cfg.temperature
         self.top_k = cfg.top_k
         self.prime = cfg.prime
-        self.sample_requested: ev.SampleNow | bool = False
+        self.sample_requested: ev.SampleNow | None = None  # a sample asked for, with its settings
         self.corpus_change_noted = False
         self.save_requested = False
         self.active_s = 0.0  # training wall time, paused time excluded
@@ -251,7 +251,7 @@ class Session:
     def note_corpus_change(self) -> None:
         """Say once if the corpus file changed since it was read (the run keeps its copy)."""
         if not self.corpus_change_noted:
-            changed = getattr(self.t.corpus, "changed_on_disk", lambda: None)()
+            changed = self.t.corpus.changed_on_disk()
             if changed:
                 self.corpus_change_noted = True
                 self.emit(ev.Notice("info", changed))
@@ -328,9 +328,9 @@ class Session:
                 if self.save_requested:
                     self.save_requested = False
                     self.save("manual")
-                if self.sample_requested:
-                    once, self.sample_requested = self.sample_requested, False
-                    self.sample(once if isinstance(once, ev.SampleNow) else None)
+                if self.sample_requested is not None:
+                    once, self.sample_requested = self.sample_requested, None
+                    self.sample(once)
                     next_sample = time.monotonic() + cfg.sample_every_s
                 if self.paused:
                     self.post_progress()

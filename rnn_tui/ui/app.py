@@ -388,12 +388,16 @@ class RnnTuiApp(App[int]):
             self.exit_message = None
             self.exit(return_code=0)
             return
+        self.stop_training("saving a checkpoint and quitting…")
+
+    def stop_training(self, message: str) -> None:
+        """Ask the trainer to save and stop; the app exits when its Finished event arrives."""
         self.quitting = True
         self.stats.state = "stopping"
         self.refresh_stats()
         self.refresh_bindings()
         self.link.send(ev.Stop(save=True))
-        self.notify("saving a checkpoint and quitting…", timeout=10)
+        self.notify(message, timeout=10)
 
     def action_detach(self) -> None:
         if self.viewer:
@@ -403,12 +407,7 @@ class RnnTuiApp(App[int]):
         # (rnn_tui/detached.py). Handing over keeps the background process free of this
         # terminal: no inherited file descriptors, session or signals.
         self.detach_requested = True
-        self.quitting = True
-        self.stats.state = "stopping"
-        self.refresh_stats()
-        self.refresh_bindings()
-        self.link.send(ev.Stop(save=True))
-        self.notify("saving; training goes on in the background…", timeout=10)
+        self.stop_training("saving; training goes on in the background…")
 
     def action_leave(self) -> None:
         self.exit(return_code=0)
@@ -416,12 +415,7 @@ class RnnTuiApp(App[int]):
     def action_stop_trainer(self) -> None:
         def done(yes: bool | None) -> None:
             if yes and self.finished is None:
-                self.quitting = True
-                self.stats.state = "stopping"
-                self.refresh_stats()
-                self.refresh_bindings()
-                self.link.send(ev.Stop(save=True))
-                self.notify("the trainer is saving and stopping…", timeout=10)
+                self.stop_training("the trainer is saving and stopping…")
 
         self.push_screen(ConfirmScreen("Stop the trainer? It saves a checkpoint and stops training "
                                        "for every viewer."), done)
