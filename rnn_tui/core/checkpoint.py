@@ -79,7 +79,10 @@ def _is(value: Any, *types: type) -> bool:
 def _malformed(ck: dict) -> str | None:
     """What is wrong with a loaded checkpoint's structure, if anything: every reader (resume,
     sample, info) may then rely on the fields' types instead of failing somewhere deep."""
-    from .config import TrainConfig
+    import dataclasses
+
+    from .config import CELLS, TrainConfig
+    from .model import ModelConfig
 
     for key, types in (("config", (dict,)), ("model_config", (dict,)), ("vocab", (dict,)), ("model", (dict,)),
                        ("optimizer", (dict,)), ("step", (int,)), ("epoch", (int,)), ("batch_index", (int,)),
@@ -110,11 +113,11 @@ def _malformed(ck: dict) -> str | None:
                        ("embed", (int,)), ("dropout", (int, float))):
         if not _is(mc.get(key), *types):
             return f"model_config {key} is missing or malformed"
-    if set(mc) - {"vocab_size", "cell", "layers", "hidden", "embed", "dropout"}:
+    if set(mc) - {f.name for f in dataclasses.fields(ModelConfig)}:
         return "model_config has unknown fields"
     if mc["vocab_size"] != len(codes):
         return "vocabulary size does not match the model"
-    if mc["cell"] not in ("lstm", "gru", "rnn") or min(mc["layers"], mc["hidden"], mc["embed"]) <= 0:
+    if mc["cell"] not in CELLS or min(mc["layers"], mc["hidden"], mc["embed"]) <= 0:
         return "model_config is malformed"
     cfg = ck["config"]
     if any(k in cfg and cfg[k] != mc[k] for k in ("cell", "layers", "hidden", "embed")) or \
