@@ -18,9 +18,9 @@ import time
 
 from benchmarks.common import median, table
 from rnn_tui.core import events as ev
-from rnn_tui.launch import TrainRequest
-from rnn_tui.link import ProcessLink
-from rnn_tui.resources import bundled_corpora
+from rnn_tui.core.resources import bundled_corpora
+from rnn_tui.host.links import ProcessLink
+from rnn_tui.host.request import TrainRequest
 
 
 class MeasuringLink(ProcessLink):
@@ -82,7 +82,6 @@ async def app_round(request, seconds: float, size=(120, 40)) -> float:
     return link.rate()
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hidden", type=int, default=256)
@@ -93,10 +92,18 @@ def main() -> None:
     ap.add_argument("--sample-every", type=float, default=3.0)
     args = ap.parse_args()
     request = TrainRequest(
-        corpus_file=bundled_corpora()["tinyshakespeare"], runs_dir=__import__("pathlib").Path("/tmp/rnn-tui-bench-runs"),
-        overrides=dict(hidden=args.hidden, layers=args.layers, batch_size=args.batch, seq_len=100,
-                       device="cpu", sample_every_s=args.sample_every, eval_every=100_000,
-                       save_every_minutes=60),
+        corpus_file=bundled_corpora()["tinyshakespeare"],
+        runs_dir=__import__("pathlib").Path("/tmp/rnn-tui-bench-runs"),
+        overrides=dict(
+            hidden=args.hidden,
+            layers=args.layers,
+            batch_size=args.batch,
+            seq_len=100,
+            device="cpu",
+            sample_every_s=args.sample_every,
+            eval_every=100_000,
+            save_every_minutes=60,
+        ),
     )
     headless, in_app, ratios = [], [], []
     for r in range(args.rounds):
@@ -110,12 +117,18 @@ def main() -> None:
         headless.append(got["headless"])
         in_app.append(got["app"])
         ratios.append(got["app"] / got["headless"])
-        print(f"round {r + 1}: headless {got['headless']:,.0f} chars/s, app {got['app']:,.0f} chars/s, "
-              f"ratio {ratios[-1]:.3f}", flush=True)
+        print(
+            f"round {r + 1}: headless {got['headless']:,.0f} chars/s, app {got['app']:,.0f} chars/s, "
+            f"ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
     print()
     rows = [
-        [f"training in the app / headless ({args.layers}x{args.hidden} B{args.batch})",
-         f"{median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})", "≥ 0.97"],
+        [
+            f"training in the app / headless ({args.layers}x{args.hidden} B{args.batch})",
+            f"{median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})",
+            "≥ 0.97",
+        ],
     ]
     print(table(rows, ["measure", "value", "target"]))
 

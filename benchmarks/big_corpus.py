@@ -30,7 +30,7 @@ from benchmarks.common import table
 MB = 1 << 20
 TARGET_FIRST_STEP_S = 30.0
 TARGET_RSS_MARGIN_MB = 500.0
-UNICODE_LINE = "Naïve café — “quoted” ✓ 漢字 🎉\n".encode("utf-8")
+UNICODE_LINE = "Naïve café — “quoted” ✓ 漢字 🎉\n".encode()
 MODES = {  # name: (text, vocabulary kind)
     "char": ("ascii", "char"),
     "char-unicode": ("unicode", "char"),
@@ -43,7 +43,7 @@ DEFAULT_MODES = "char,char-unicode,byte"
 
 
 def shakespeare() -> bytes:
-    from rnn_tui.resources import bundled_corpora
+    from rnn_tui.core.resources import bundled_corpora
 
     return Path(bundled_corpora()["tinyshakespeare"]).read_bytes()
 
@@ -115,20 +115,41 @@ def child(path: str, kind: str, threads: int) -> None:
     trainer.train_step()
     loss = trainer.collect()[-1][1]
     t_step = time.perf_counter()
-    print(json.dumps({
-        "import_s": t_import - t0, "read_s": t_read - t_import, "build_s": t_build - t_read,
-        "step_s": t_step - t_build, "rss_import_mb": rss_import, "rss_read_mb": rss_read,
-        "hwm_mb": vm_hwm_mb(), "symbols": len(corpus), "vocab": corpus.vocab.size,
-        "data_mb": corpus.data.nbytes / MB, "loss": loss,
-    }))
+    print(
+        json.dumps(
+            {
+                "import_s": t_import - t0,
+                "read_s": t_read - t_import,
+                "build_s": t_build - t_read,
+                "step_s": t_step - t_build,
+                "rss_import_mb": rss_import,
+                "rss_read_mb": rss_read,
+                "hwm_mb": vm_hwm_mb(),
+                "symbols": len(corpus),
+                "vocab": corpus.vocab.size,
+                "data_mb": corpus.data.nbytes / MB,
+                "loss": loss,
+            }
+        )
+    )
 
 
 def measure(path: Path, kind: str, threads: int) -> dict:
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.big_corpus", "--child", str(path), "--kind", kind,
-         "--threads", str(threads)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.big_corpus",
+            "--child",
+            str(path),
+            "--kind",
+            kind,
+            "--threads",
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
@@ -169,14 +190,19 @@ def main() -> None:
             t0 = time.perf_counter()
             files[text] = workdir / f"big-{text}.txt"
             generate(files[text], size, text)
-            print(f"wrote {files[text].stat().st_size / MB:,.0f} MB of {text} text in {time.perf_counter() - t0:.1f} s",
-                  flush=True)
+            print(
+                f"wrote {files[text].stat().st_size / MB:,.0f} MB of {text} text in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
         small = workdir / "baseline.txt"
         generate(small, MB)
         base = measure(small, "char", args.threads)
-        print(f"baseline (1 MB corpus): peak RSS {base['hwm_mb']:,.0f} MB, first step {base['wall_s']:.1f} s "
-              f"after launch (imports {base['import_s']:.1f} s, read {base['read_s']:.1f} s, trainer "
-              f"{base['build_s']:.1f} s, first step {base['step_s']:.1f} s)", flush=True)
+        print(
+            f"baseline (1 MB corpus): peak RSS {base['hwm_mb']:,.0f} MB, first step {base['wall_s']:.1f} s "
+            f"after launch (imports {base['import_s']:.1f} s, read {base['read_s']:.1f} s, trainer "
+            f"{base['build_s']:.1f} s, first step {base['step_s']:.1f} s)",
+            flush=True,
+        )
         rows = []
         for mode in modes:
             text, kind = MODES[mode]
@@ -184,20 +210,44 @@ def main() -> None:
             corpus_mb = files[text].stat().st_size / MB
             rss_ok = r["hwm_mb"] <= corpus_mb + TARGET_RSS_MARGIN_MB
             step_ok = r["wall_s"] <= TARGET_FIRST_STEP_S
-            rows.append([
-                mode, f"{corpus_mb:,.0f} MB", f"{r['symbols'] / 1e6:,.0f}M / {r['vocab']}",
-                f"{r['read_s']:.1f} s", f"{r['wall_s']:.1f} s {'ok' if step_ok else 'MISSED'}",
-                f"{r['hwm_mb']:,.0f} MB {'ok' if rss_ok else 'MISSED'}",
-                f"{r['hwm_mb'] - base['hwm_mb']:+,.0f} MB", f"{r['data_mb']:,.0f} MB",
-                f"≤ {TARGET_FIRST_STEP_S:.0f} s; ≤ {corpus_mb + TARGET_RSS_MARGIN_MB:,.0f} MB",
-            ])
-            print(f"{mode}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()})}",
-                  flush=True)
+            rows.append(
+                [
+                    mode,
+                    f"{corpus_mb:,.0f} MB",
+                    f"{r['symbols'] / 1e6:,.0f}M / {r['vocab']}",
+                    f"{r['read_s']:.1f} s",
+                    f"{r['wall_s']:.1f} s {'ok' if step_ok else 'MISSED'}",
+                    f"{r['hwm_mb']:,.0f} MB {'ok' if rss_ok else 'MISSED'}",
+                    f"{r['hwm_mb'] - base['hwm_mb']:+,.0f} MB",
+                    f"{r['data_mb']:,.0f} MB",
+                    f"≤ {TARGET_FIRST_STEP_S:.0f} s; ≤ {corpus_mb + TARGET_RSS_MARGIN_MB:,.0f} MB",
+                ]
+            )
+            print(
+                f"{mode}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()})}",
+                flush=True,
+            )
         print()
-        print(table(rows, ["mode", "corpus", "symbols / vocab", "read+encode", "first step (from launch)",
-                           "peak RSS", "vs baseline", "encoded array", "target"]))
-        print(f"targets: first step <= {TARGET_FIRST_STEP_S:.0f} s; peak RSS <= corpus size + "
-              f"{TARGET_RSS_MARGIN_MB:.0f} MB (baseline peak with a 1 MB corpus: {base['hwm_mb']:,.0f} MB)")
+        print(
+            table(
+                rows,
+                [
+                    "mode",
+                    "corpus",
+                    "symbols / vocab",
+                    "read+encode",
+                    "first step (from launch)",
+                    "peak RSS",
+                    "vs baseline",
+                    "encoded array",
+                    "target",
+                ],
+            )
+        )
+        print(
+            f"targets: first step <= {TARGET_FIRST_STEP_S:.0f} s; peak RSS <= corpus size + "
+            f"{TARGET_RSS_MARGIN_MB:.0f} MB (baseline peak with a 1 MB corpus: {base['hwm_mb']:,.0f} MB)"
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

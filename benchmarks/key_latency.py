@@ -49,7 +49,7 @@ def help_time(runs: int = 5) -> float:
 
 def percentile(xs, q):
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 def main() -> None:
@@ -78,7 +78,7 @@ def main() -> None:
             expect = f"{float(before) + (0.1 if key == '+' else -0.1):.2f}"
             t = time.perf_counter()
             subprocess.run(["tmux", "send-keys", "-t", name, key], check=True)
-            dt, _ = wait(name, lambda s: f"T {expect}" in s, timeout=5)
+            dt, _ = wait(name, lambda s, expect=expect: f"T {expect}" in s, timeout=5)
             lat.append((time.perf_counter() - t) * 1000)
             time.sleep(0.3)
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)

@@ -15,8 +15,8 @@ import time
 
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.corpus import read_corpus
+from rnn_tui.core.resources import bundled_corpora
 from rnn_tui.core.trainer import Trainer
-from rnn_tui.resources import bundled_corpora
 
 
 def main() -> None:
@@ -42,9 +42,19 @@ def main() -> None:
         if trainer.step % every == 0 or trainer.step == total:
             rows = trainer.collect()
             val = trainer.evaluate()
-            print(json.dumps({"label": label, "step": trainer.step, "chars": trainer.tokens,
-                              "train_s": round(train_s, 1), "val": round(val, 4),
-                              "train": round(sum(r[1] for r in rows) / len(rows), 4)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "label": label,
+                        "step": trainer.step,
+                        "chars": trainer.tokens,
+                        "train_s": round(train_s, 1),
+                        "val": round(val, 4),
+                        "train": round(sum(r[1] for r in rows) / len(rows), 4),
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

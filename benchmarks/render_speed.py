@@ -30,8 +30,8 @@ import numpy as np
 from textual.app import App, ComposeResult
 
 from benchmarks.common import table
-from rnn_tui.ui.heatmap import HiddenStateHeatmap
-from rnn_tui.ui.loss_plot import LossPlot
+from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
+from rnn_tui.ui.widgets.loss_plot import LossPlot
 
 FRAME_TARGET_MS = 50.0  # a frame must not hold the UI thread longer than a key press may wait
 
@@ -102,6 +102,7 @@ async def heatmap_frames(size: tuple[int, int], frames: int, hidden: int = 256, 
     app = One(heatmap)
     text = ("KING RICHARD II:\nWhat says my lord? the king is come to see\nThe blood of England, " * 3)[:chars]
     async with app.run_test(size=size) as pilot:
+
         def probe():
             h = np.tanh(rng.normal(0, 1.0, (2, chars, hidden))).astype(np.float16)
             return h.astype(np.float32), (h * 2.5).astype(np.float32)
@@ -134,18 +135,34 @@ def main() -> None:
     rows = []
     for w, h in sizes:
         r = asyncio.run(plot_frames((w, h), args.points, args.frames))
-        rows.append([f"loss plot, {args.points:,} steps ({r['stored']:,} stored)", f"{w}x{h}",
-                     f"{statistics.mean(r['times']):.1f}", f"{p95(r['times']):.1f}",
-                     f"{statistics.mean(r['build']):.1f}", f"{statistics.mean(r['bytes']) / 1024:.1f}",
-                     f"≤ {FRAME_TARGET_MS:.0f} ms, ≤ 1/s"])
+        rows.append(
+            [
+                f"loss plot, {args.points:,} steps ({r['stored']:,} stored)",
+                f"{w}x{h}",
+                f"{statistics.mean(r['times']):.1f}",
+                f"{p95(r['times']):.1f}",
+                f"{statistics.mean(r['build']):.1f}",
+                f"{statistics.mean(r['bytes']) / 1024:.1f}",
+                f"≤ {FRAME_TARGET_MS:.0f} ms, ≤ 1/s",
+            ]
+        )
         r = asyncio.run(heatmap_frames((w, h), args.frames))
-        rows.append(["heatmap, 2x160x256 probe", f"{w}x{h}", f"{statistics.mean(r['times']):.1f}",
-                     f"{p95(r['times']):.1f}", f"{statistics.mean(r['build']):.1f}",
-                     f"{statistics.mean(r['bytes']) / 1024:.1f}", f"≤ {FRAME_TARGET_MS:.0f} ms, per sample"])
-    print(table(rows, ["widget", "screen", "frame mean ms", "frame p95 ms", "widget build ms", "KiB out",
-                       "target"]))
-    print(f"{args.frames} frames each; a frame = new data + Textual's paint of the widget (compositor and "
-          f"escape sequences; the terminal write excluded); widget build = its own part of that")
+        rows.append(
+            [
+                "heatmap, 2x160x256 probe",
+                f"{w}x{h}",
+                f"{statistics.mean(r['times']):.1f}",
+                f"{p95(r['times']):.1f}",
+                f"{statistics.mean(r['build']):.1f}",
+                f"{statistics.mean(r['bytes']) / 1024:.1f}",
+                f"≤ {FRAME_TARGET_MS:.0f} ms, per sample",
+            ]
+        )
+    print(table(rows, ["widget", "screen", "frame mean ms", "frame p95 ms", "widget build ms", "KiB out", "target"]))
+    print(
+        f"{args.frames} frames each; a frame = new data + Textual's paint of the widget (compositor and "
+        f"escape sequences; the terminal write excluded); widget build = its own part of that"
+    )
 
 
 if __name__ == "__main__":

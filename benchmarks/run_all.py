@@ -20,18 +20,33 @@ from benchmarks.common import table
 
 # name, title, arguments for the real run, arguments for --quick
 SCRIPTS = [
-    ("trainer_speed", "trainer vs a plain PyTorch loop", [],
-     ["--sizes", "32", "--seconds", "0.3", "--rounds", "1", "--embed", "8"]),
+    (
+        "trainer_speed",
+        "trainer vs a plain PyTorch loop",
+        [],
+        ["--sizes", "32", "--seconds", "0.3", "--rounds", "1", "--embed", "8"],
+    ),
     ("sampling_speed", "sampling speed", [], ["--hidden", "32", "--length", "50", "--rounds", "1"]),
-    ("app_cost", "what the app costs the trainer", [],
-     ["--seconds", "3", "--rounds", "1", "--hidden", "32"]),
-    ("viewer_cost", "what attached viewers cost the trainer", [],
-     ["--seconds", "3", "--rounds", "1", "--hidden", "32"]),
+    ("app_cost", "what the app costs the trainer", [], ["--seconds", "3", "--rounds", "1", "--hidden", "32"]),
+    (
+        "viewer_cost",
+        "what attached viewers cost the trainer",
+        [],
+        ["--seconds", "3", "--rounds", "1", "--hidden", "32"],
+    ),
     ("key_latency", "start-up and key latency in a real terminal", [], ["--presses", "5"]),
-    ("render_speed", "frame time of the loss plot and the heatmap", [],
-     ["--frames", "2", "--points", "2000", "--sizes", "80x24"]),
-    ("big_corpus", "a 1 GB corpus: time to the first step and peak memory", [],
-     ["--size-mb", "4", "--modes", "char,byte"]),
+    (
+        "render_speed",
+        "frame time of the loss plot and the heatmap",
+        [],
+        ["--frames", "2", "--points", "2000", "--sizes", "80x24"],
+    ),
+    (
+        "big_corpus",
+        "a 1 GB corpus: time to the first step and peak memory",
+        [],
+        ["--size-mb", "4", "--modes", "char,byte"],
+    ),
 ]
 
 
@@ -55,16 +70,16 @@ def summary_rows(name: str, lines: list[str]) -> list[list[str]]:
         low = [h.lower() for h in header]
         for row in body:
             target = next((c for h, c in zip(low, row) if h == "target"), "")
-            figures = "; ".join(f"{h}: {c}" for h, c, lo in zip(header[1:], row[1:], low[1:])
-                                if lo != "target" and c)
+            figures = "; ".join(f"{h}: {c}" for h, c, lo in zip(header[1:], row[1:], low[1:]) if lo != "target" and c)
             rows.append([name, row[0], figures, target])
     return rows
 
 
 def run(name: str, args: list[str]) -> tuple[int, list[str]]:
     """Run one script, echoing its output as it comes; return its exit code and its lines."""
-    proc = subprocess.Popen([sys.executable, "-m", f"benchmarks.{name}", *args], stdout=subprocess.PIPE,
-                            text=True, bufsize=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"benchmarks.{name}", *args], stdout=subprocess.PIPE, text=True, bufsize=1
+    )
     lines = []
     assert proc.stdout is not None
     for line in proc.stdout:

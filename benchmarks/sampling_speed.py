@@ -20,8 +20,8 @@ import torch
 from benchmarks.common import hardware, median, table
 from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.model import CharRNN, ModelConfig
+from rnn_tui.core.resources import bundled_corpora
 from rnn_tui.core.sampling import _FusedLSTM, generate, pick
-from rnn_tui.resources import bundled_corpora
 
 
 @torch.no_grad()
@@ -58,8 +58,12 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--length", type=int, default=2000)
-    ap.add_argument("--baseline-length", type=int, default=300,
-                    help="characters for the slow nn.LSTM loop (its rate is per character)")
+    ap.add_argument(
+        "--baseline-length",
+        type=int,
+        default=300,
+        help="characters for the slow nn.LSTM loop (its rate is per character)",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     vocab = read_corpus(bundled_corpora()["tinyshakespeare"]).vocab
@@ -77,12 +81,23 @@ def main() -> None:
         plain.append(base_len / (time.perf_counter() - t0))
     step = _FusedLSTM(model)
     mb = (sum(w.numel() for w in step.w) + step.head_w.numel()) * 4 / 2**20  # weights read per character
-    rows = [[f"{args.layers}x{args.hidden}, {args.length} chars, T 0.8", f"{median(fused):,.0f}",
-             f"{median(plain):,.0f}", f"{median(fused) / median(plain):.1f}x",
-             f"{median(bound):,.0f} ({mb:.0f} MB/char)", f"{median(fused) / median(bound):.2f}",
-             "≥ 2,000 chars/s"]]
-    print(table(rows, ["model", "rnn-tui chars/s", "nn.LSTM per char", "speed-up", "weights bound chars/s",
-                       "of bound", "target"]))
+    rows = [
+        [
+            f"{args.layers}x{args.hidden}, {args.length} chars, T 0.8",
+            f"{median(fused):,.0f}",
+            f"{median(plain):,.0f}",
+            f"{median(fused) / median(plain):.1f}x",
+            f"{median(bound):,.0f} ({mb:.0f} MB/char)",
+            f"{median(fused) / median(bound):.2f}",
+            "≥ 2,000 chars/s",
+        ]
+    ]
+    print(
+        table(
+            rows,
+            ["model", "rnn-tui chars/s", "nn.LSTM per char", "speed-up", "weights bound chars/s", "of bound", "target"],
+        )
+    )
 
 
 if __name__ == "__main__":

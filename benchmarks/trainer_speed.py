@@ -20,8 +20,8 @@ from benchmarks.common import hardware, matmul_peak_gflops, median, table, train
 from rnn_tui.core.batches import StripedBatches
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.corpus import read_corpus
+from rnn_tui.core.resources import bundled_corpora
 from rnn_tui.core.trainer import Trainer
-from rnn_tui.resources import bundled_corpora
 
 
 class PlainLSTM(nn.Module):
@@ -65,7 +65,9 @@ def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
 
 def trainer_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
     # dropout 0 like the plain loop: the same model, the same work
-    cfg = TrainConfig(layers=layers, hidden=hidden, embed=embed, batch_size=batch, seq_len=seq, dropout=0.0, device="cpu")
+    cfg = TrainConfig(
+        layers=layers, hidden=hidden, embed=embed, batch_size=batch, seq_len=seq, dropout=0.0, device="cpu"
+    )
     trainer = Trainer(cfg, corpus)
     for _ in range(3):
         trainer.train_step()
@@ -110,9 +112,17 @@ def main() -> None:
             ratios.append(got["rnn-tui"] / got["plain"])
         flops = train_flops_per_char(args.layers, hidden, args.embed, corpus.vocab.size)
         gflops = median(ours) * flops / 1e9
-        rows.append([f"{args.layers}x{hidden} B{args.batch} T{args.seq}", f"{median(plain):,.0f}",
-                     f"{median(ours):,.0f}", f"{median(ratios):.3f}", "≥ 0.98",
-                     f"{gflops:.0f}", f"{gflops / peak:.0%}"])
+        rows.append(
+            [
+                f"{args.layers}x{hidden} B{args.batch} T{args.seq}",
+                f"{median(plain):,.0f}",
+                f"{median(ours):,.0f}",
+                f"{median(ratios):.3f}",
+                "≥ 0.98",
+                f"{gflops:.0f}",
+                f"{gflops / peak:.0%}",
+            ]
+        )
         print(f"  {rows[-1][0]}: ratio per round {', '.join(f'{x:.3f}' for x in ratios)}", flush=True)
     print()
     print(table(rows, ["model", "plain chars/s", "rnn-tui chars/s", "ratio", "target", "GFLOP/s", "of peak"]))

@@ -19,14 +19,14 @@ from pathlib import Path
 
 from benchmarks.app_cost import MeasuringLink
 from benchmarks.common import median, table
-from rnn_tui.launch import TrainRequest
-from rnn_tui.resources import bundled_corpora
-from rnn_tui.runstate import live_trainer
+from rnn_tui.core.resources import bundled_corpora
+from rnn_tui.host.request import TrainRequest
+from rnn_tui.remote.status import live_trainer
 
 
 def one_round(request, seconds: float, viewers: int) -> tuple[float, int]:
     """Training chars/s, and the events the viewers received."""
-    from rnn_tui.viewer import SocketLink
+    from rnn_tui.remote.client import SocketLink
 
     link = MeasuringLink(request)
     link.start()
@@ -62,9 +62,9 @@ def channel_cpu_per_second(viewers: int, sample_every: float, hidden: int = 256,
 
     import numpy as np
 
-    from rnn_tui.control import ControlServer
     from rnn_tui.core import events as ev
-    from rnn_tui.viewer import SocketLink
+    from rnn_tui.remote.client import SocketLink
+    from rnn_tui.remote.server import ControlServer
 
     seconds = 60.0
     with tempfile.TemporaryDirectory(prefix="rnn-") as tmp:
@@ -77,9 +77,19 @@ def channel_cpu_per_second(viewers: int, sample_every: float, hidden: int = 256,
         h = np.random.default_rng(0).standard_normal((layers, 160, hidden)).astype(np.float32)
         events = []
         for i in range(int(seconds * 2)):
-            events.append(ev.Progress(steps=list(range(i * 4, i * 4 + 4)), losses=[1.5] * 4, step=i * 4 + 4,
-                                      epoch=0.1, lr=1e-3, grad_norm=0.5, chars_per_s=25_000.0,
-                                      elapsed_s=i / 2, tokens=i * 12_800))
+            events.append(
+                ev.Progress(
+                    steps=list(range(i * 4, i * 4 + 4)),
+                    losses=[1.5] * 4,
+                    step=i * 4 + 4,
+                    epoch=0.1,
+                    lr=1e-3,
+                    grad_norm=0.5,
+                    chars_per_s=25_000.0,
+                    elapsed_s=i / 2,
+                    tokens=i * 12_800,
+                )
+            )
             if i % max(1, int(sample_every * 2)) == 0:
                 events.append(ev.Sampled(step=i, prime="", text="x" * 300, temperature=0.8, top_k=0))
                 events.append(ev.Probed(step=i, text="x" * 160, h=h, c=h))
@@ -109,14 +119,25 @@ def main() -> None:
     ap.add_argument("--sample-every", type=float, default=3.0)
     args = ap.parse_args()
     request = TrainRequest(
-        corpus_file=bundled_corpora()["tinyshakespeare"], runs_dir=Path("/tmp/rnn-tui-bench-runs"),
-        overrides=dict(hidden=args.hidden, layers=args.layers, batch_size=args.batch, seq_len=100,
-                       device="cpu", sample_every_s=args.sample_every, eval_every=100_000,
-                       save_every_minutes=60),
+        corpus_file=bundled_corpora()["tinyshakespeare"],
+        runs_dir=Path("/tmp/rnn-tui-bench-runs"),
+        overrides=dict(
+            hidden=args.hidden,
+            layers=args.layers,
+            batch_size=args.batch,
+            seq_len=100,
+            device="cpu",
+            sample_every_s=args.sample_every,
+            eval_every=100_000,
+            save_every_minutes=60,
+        ),
     )
     share = channel_cpu_per_second(args.viewers, args.sample_every, args.hidden, args.layers)
-    print(f"channel CPU: {share * 1000:.2f} ms per second of training with {args.viewers} viewers "
-          f"({share * 100:.3f} % of one core; upper bound, viewers' decoding included)", flush=True)
+    print(
+        f"channel CPU: {share * 1000:.2f} ms per second of training with {args.viewers} viewers "
+        f"({share * 100:.3f} % of one core; upper bound, viewers' decoding included)",
+        flush=True,
+    )
     ratios = []
     for r in range(args.rounds):
         order = [0, args.viewers] if r % 2 == 0 else [args.viewers, 0]
@@ -125,14 +146,28 @@ def main() -> None:
             got[n] = one_round(request, args.seconds, n)
         rate0, (rate_v, events) = got[0][0], got[args.viewers]
         ratios.append(rate_v / rate0)
-        print(f"round {r + 1}: no viewer {rate0:,.0f} chars/s, {args.viewers} viewers {rate_v:,.0f} chars/s "
-              f"({events} events received), ratio {ratios[-1]:.3f}", flush=True)
+        print(
+            f"round {r + 1}: no viewer {rate0:,.0f} chars/s, {args.viewers} viewers {rate_v:,.0f} chars/s "
+            f"({events} events received), ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
     print()
-    rows = [[f"channel CPU per second of training, {args.viewers} viewers (upper bound)",
-             f"{share * 100:.3f} % of a core", "≤ 1 %"]]
+    rows = [
+        [
+            f"channel CPU per second of training, {args.viewers} viewers (upper bound)",
+            f"{share * 100:.3f} % of a core",
+            "≤ 1 %",
+        ]
+    ]
     if ratios:
-        rows.insert(0, [f"trainer with {args.viewers} viewers / none ({args.layers}x{args.hidden} B{args.batch})",
-                     f"{median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})", "≥ 0.99"])
+        rows.insert(
+            0,
+            [
+                f"trainer with {args.viewers} viewers / none ({args.layers}x{args.hidden} B{args.batch})",
+                f"{median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})",
+                "≥ 0.99",
+            ],
+        )
     print(table(rows, ["measure", "value", "target"]))
 
 

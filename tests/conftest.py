@@ -31,13 +31,20 @@ def _few_threads():
     torch.set_num_threads(old)
 
 
-def tiny_config(**kw):
-    from rnn_tui.core.config import TrainConfig
+@pytest.fixture(autouse=True)
+def _nothing_written_to_the_checkout():
+    """Tests write only to temporary directories: a test that leaves a run in the checkout fails."""
 
-    base = dict(batch_size=8, seq_len=32, layers=1, hidden=64, embed=16, lr=1e-2, warmup_steps=5,
-                eval_every=1000, sample_every_s=3600, save_every_minutes=60, device="cpu")
-    base.update(kw)
-    return TrainConfig(**base)
+    def runs() -> set[str]:
+        try:
+            return set(os.listdir(ROOT / "runs"))
+        except OSError:
+            return set()
+
+    before = runs()
+    yield
+    left = runs() - before
+    assert not left, f"this test left runs in the checkout: {sorted(left)}"
 
 
 os.environ.setdefault("RNN_TUI_TESTING", "1")

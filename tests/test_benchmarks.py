@@ -5,15 +5,38 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every benchmark script, at toy sizes
 
-@pytest.mark.parametrize("args, expect", [
-    (["benchmarks.trainer_speed", "--sizes", "32", "--seconds", "0.3", "--rounds", "1", "--embed", "8"], "ratio"),
-    (["benchmarks.sampling_speed", "--hidden", "32", "--length", "50", "--rounds", "1"], "weights bound"),
-    (["benchmarks.learning_curve", "--hidden", "32", "--embed", "8", "--batch-size", "8", "--seq-len", "16",
-      "--decay-steps", "20", "--every", "10", "--threads", "1"], '"val"'),
-    (["benchmarks.render_speed", "--frames", "2", "--points", "2000", "--sizes", "40x12"], "frame p95 ms"),
-    (["benchmarks.big_corpus", "--size-mb", "2", "--modes", "char,byte", "--threads", "1"], "peak RSS"),
-])
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["benchmarks.trainer_speed", "--sizes", "32", "--seconds", "0.3", "--rounds", "1", "--embed", "8"], "ratio"),
+        (["benchmarks.sampling_speed", "--hidden", "32", "--length", "50", "--rounds", "1"], "weights bound"),
+        (
+            [
+                "benchmarks.learning_curve",
+                "--hidden",
+                "32",
+                "--embed",
+                "8",
+                "--batch-size",
+                "8",
+                "--seq-len",
+                "16",
+                "--decay-steps",
+                "20",
+                "--every",
+                "10",
+                "--threads",
+                "1",
+            ],
+            '"val"',
+        ),
+        (["benchmarks.render_speed", "--frames", "2", "--points", "2000", "--sizes", "40x12"], "frame p95 ms"),
+        (["benchmarks.big_corpus", "--size-mb", "2", "--modes", "char,byte", "--threads", "1"], "peak RSS"),
+    ],
+)
 def test_benchmark_script_runs(args, expect):
     proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -21,8 +44,12 @@ def test_benchmark_script_runs(args, expect):
 
 
 def test_run_all_summarises_every_table_row_with_its_target():
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "render_speed"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "render_speed"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = proc.stdout.split("## Summary", 1)[1]
     assert summary.count("| render_speed ") == 2  # the loss plot row and the heatmap row
@@ -32,6 +59,13 @@ def test_run_all_summarises_every_table_row_with_its_target():
 def test_run_all_table_parser():
     from benchmarks.run_all import summary_rows
 
-    lines = ["noise", "| what | a | target |", "|------|---|--------|", "| x    | 1 | ≥ 2    |", "| y    | 3 |        |",
-             "", "| not a table |"]
+    lines = [
+        "noise",
+        "| what | a | target |",
+        "|------|---|--------|",
+        "| x    | 1 | ≥ 2    |",
+        "| y    | 3 |        |",
+        "",
+        "| not a table |",
+    ]
     assert summary_rows("b", lines) == [["b", "x", "a: 1", "≥ 2"], ["b", "y", "a: 3", ""]]

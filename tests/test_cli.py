@@ -7,23 +7,11 @@ import time
 
 import pytest
 
-TINY = ["--batch-size", "4", "--seq-len", "16", "--layers", "1", "--hidden", "32", "--embed", "8",
-        "--device", "cpu", "--threads", "1", "--sample-every", "3600"]
+from tests.helpers import TINY_ARGS, assert_clean_error, rnn_tui
 
+pytestmark = pytest.mark.slow  # the real command in subprocesses
 
-def rnn_tui(*args, cwd=None, timeout=120):
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "rnn_tui", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout, env=env)
-
-
-def assert_clean_error(proc, *words):
-    assert proc.returncode != 0
-    err = proc.stderr.strip()
-    assert "Traceback" not in proc.stderr + proc.stdout
-    assert len(err.splitlines()) == 1, err
-    for w in words:
-        assert w in err
+TINY = TINY_ARGS
 
 
 def test_help_lists_commands_and_is_fast():
@@ -36,28 +24,37 @@ def test_help_lists_commands_and_is_fast():
     assert out.split() == ["False", "False"]
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda d: d / "missing.txt", ["not found"]),
-    (lambda d: d, ["directory"]),
-    (lambda d: (d / "empty.txt").write_bytes(b"") and d / "empty.txt" or d / "empty.txt", ["empty"]),
-    (lambda d: (d / "a.bin").write_bytes(b"\x7fELF\x00\x01\x02" * 100) and d / "a.bin", ["--bytes"]),
-    (lambda d: (d / "l1.txt").write_bytes("café olé\n".encode("latin-1") * 500) and d / "l1.txt", ["UTF-8", "--bytes"]),
-    (lambda d: (d / "tiny.txt").write_text("hello\n") and d / "tiny.txt", ["needs at least"]),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: d / "missing.txt", ["not found"]),
+        (lambda d: d, ["directory"]),
+        (lambda d: ((d / "empty.txt").write_bytes(b"") and d / "empty.txt") or d / "empty.txt", ["empty"]),
+        (lambda d: (d / "a.bin").write_bytes(b"\x7fELF\x00\x01\x02" * 100) and d / "a.bin", ["--bytes"]),
+        (
+            lambda d: (d / "l1.txt").write_bytes("café olé\n".encode("latin-1") * 500) and d / "l1.txt",
+            ["UTF-8", "--bytes"],
+        ),
+        (lambda d: (d / "tiny.txt").write_text("hello\n") and d / "tiny.txt", ["needs at least"]),
+    ],
+)
 def test_bad_corpus_is_one_clean_line(tmp_path, make, words):
     path = make(tmp_path)
     proc = rnn_tui("train", path, "--headless", "--runs-dir", tmp_path / "runs")
     assert_clean_error(proc, *words)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--seq-len", "0"], ["--seq-len"]),
-    (["--temperature", "-1"], ["--temperature"]),
-    (["--device", "tpu"], ["--device"]),
-    (["--cell", "transformer"], ["--cell"]),
-    (["--dropout", "1.5"], ["--dropout"]),
-    (["--batch-size", "-4"], ["--batch-size"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--seq-len", "0"], ["--seq-len"]),
+        (["--temperature", "-1"], ["--temperature"]),
+        (["--device", "tpu"], ["--device"]),
+        (["--cell", "transformer"], ["--cell"]),
+        (["--dropout", "1.5"], ["--dropout"]),
+        (["--batch-size", "-4"], ["--batch-size"]),
+    ],
+)
 def test_nonsense_options_are_refused(small_corpus, tmp_path, args, words):
     assert_clean_error(rnn_tui(small_corpus, "--headless", *args, "--runs-dir", tmp_path), *words)
 
@@ -134,8 +131,12 @@ def test_ctrl_c_saves_and_exits_cleanly(small_corpus, tmp_path):
     import signal
 
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "rnn_tui", small_corpus, "--headless", *TINY, "--runs-dir", runs],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnn_tui", small_corpus, "--headless", *TINY, "--runs-dir", runs],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(runs.glob("*/metrics.jsonl")):
         time.sleep(0.1)  # polling the file system: there is no event to await across processes

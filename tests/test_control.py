@@ -12,11 +12,13 @@ import time
 
 import pytest
 
-from rnn_tui.control import ControlServer
 from rnn_tui.core import events as ev
-from rnn_tui.core import wire
-from rnn_tui.runstate import read_status, run_info
-from rnn_tui.viewer import SocketLink
+from rnn_tui.core.runs import RunDirError
+from rnn_tui.remote import wire
+from rnn_tui.remote.client import SocketLink
+from rnn_tui.remote.server import ControlServer
+from rnn_tui.remote.status import RunLock, live_trainer, read_status, run_info, write_status
+from tests.helpers import started_event
 
 
 @pytest.fixture
@@ -24,10 +26,13 @@ def server(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     commands: queue.Queue = queue.Queue()
+    lock = RunLock(run_dir).acquire()  # as the session's host does (rnn_tui/host/serve.py)
     srv = ControlServer(run_dir, commands.put).start()
+    write_status(run_dir, state="running", pid=os.getpid(), host=socket.gethostname(), socket=str(srv.path))
     srv.commands = commands
     yield srv
     srv.close()
+    lock.release()
 
 
 def connect(srv) -> socket.socket:
@@ -49,14 +54,21 @@ def read_messages(s: socket.socket, until) -> list:
 
 
 def started(step=0) -> ev.Started:
-    return ev.Started(run_dir="r", corpus="c.txt", config={}, vocab_size=3, n_params=1, device="cpu",
-                      train_chars=1, val_chars=1, batches_per_epoch=1, step=step, best_val=None,
-                      last_val=None, max_steps=None, max_minutes=None)
+    return started_event(step=step)
 
 
 def progress(step) -> ev.Progress:
-    return ev.Progress(steps=[step], losses=[1.0], step=step, epoch=0.0, lr=1e-3, grad_norm=1.0,
-                       chars_per_s=1.0, elapsed_s=1.0, tokens=step)
+    return ev.Progress(
+        steps=[step],
+        losses=[1.0],
+        step=step,
+        epoch=0.0,
+        lr=1e-3,
+        grad_norm=1.0,
+        chars_per_s=1.0,
+        elapsed_s=1.0,
+        tokens=step,
+    )
 
 
 def test_only_the_owner_can_reach_the_socket(server):
@@ -98,8 +110,9 @@ def test_a_peer_with_another_uid_is_refused_even_past_the_file_permissions(serve
 def test_malformed_oversized_and_unknown_messages_are_refused_and_serving_goes_on(server):
     s = connect(server)
     frame = lambda b: struct.pack(">I", len(b)) + b  # noqa: E731
-    s.sendall(frame(b"garbage") + frame(b'{"type": "Launch"}') + frame(b'{"type": "Pause", "x": 1}')
-              + wire.encode(ev.Pause()))
+    s.sendall(
+        frame(b"garbage") + frame(b'{"type": "Launch"}') + frame(b'{"type": "Pause", "x": 1}') + wire.encode(ev.Pause())
+    )
     got = read_messages(s, lambda m: sum(isinstance(x, wire.Refused) for x in m) >= 3)
     reasons = [m.reason for m in got if isinstance(m, wire.Refused)]
     assert "not a JSON message" in reasons[0] and "unknown message type" in reasons[1] and "unknown field" in reasons[2]
@@ -168,26 +181,31 @@ def test_a_viewer_that_does_not_read_cannot_stall_the_trainer(server):
     s.close()
 
 
-def test_a_stale_socket_never_blocks_a_new_trainer_but_a_live_one_does(tmp_path):
+def test_a_stale_socket_never_blocks_a_new_server(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     first = ControlServer(run_dir, lambda c: None).start()
-    from rnn_tui.core.runs import RunDirError
-
-    # a live trainer on the run: a second one is refused (checked against a foreign pid)
-    from rnn_tui.runstate import write_status
-
-    write_status(run_dir, pid=1)  # pid 1 is alive and is not us
-    with pytest.raises(RunDirError, match="being trained already"):
-        ControlServer(run_dir, lambda c: None).start()
-    # the trainer is killed: its socket file stays behind, its status still says running
-    first.sock.close()
+    first.sock.close()  # the trainer is killed: its socket file stays behind
     first.sock = None
-    write_status(run_dir, pid=2**22 + 12345)
-    assert first.path.exists() and run_info(run_dir).state == "crashed"
+    assert first.path.exists()
     second = ControlServer(run_dir, lambda c: None).start()
     try:
-        assert run_info(run_dir).state == "running"
+        assert second.path == first.path and socket.socket(socket.AF_UNIX).connect_ex(str(second.path)) == 0
     finally:
         second.close()
-    assert read_status(run_dir)["state"] == "finished"
+
+
+def test_the_run_lock_admits_one_trainer_and_outlives_no_process(tmp_path):
+    """No second trainer on a run, whatever the socket does; and a dead trainer's run is
+    "crashed" even when its old pid now belongs to another process."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = RunLock(run_dir).acquire()
+    write_status(run_dir, state="running", pid=os.getpid(), host=socket.gethostname(), socket=None)
+    assert live_trainer(run_dir) is not None and run_info(run_dir).state == "running"
+    with pytest.raises(RunDirError, match=f"being trained already \\(pid {os.getpid()}\\)"):
+        RunLock(run_dir).acquire()
+    lock.release()  # what the kernel does when the trainer dies
+    # the status still says running, with a live pid (ours): the free lock says otherwise
+    assert live_trainer(run_dir) is None and run_info(run_dir).state == "crashed"
+    RunLock(run_dir).acquire().release()

@@ -16,18 +16,14 @@ from pathlib import Path
 import pytest
 
 from rnn_tui.core import events as ev
-from rnn_tui.runstate import _last_step, pid_alive, read_status, run_info
+from rnn_tui.remote.client import HistoryLink, SocketLink, link_for
+from rnn_tui.remote.status import _last_step, pid_alive, read_status, run_info
 from rnn_tui.ui.app import RnnTuiApp
-from rnn_tui.viewer import HistoryLink, SocketLink, link_for
+from tests.helpers import app_wait, detach_args, rnn_tui, wait_until
 
-TINY = ["--batch-size", "8", "--seq-len", "32", "--layers", "1", "--hidden", "48", "--embed", "16",
-        "--device", "cpu", "--threads", "1", "--eval-every", "100", "--eval-chars", "4000",
-        "--sample-every", "2", "--sample-length", "40"]
+pytestmark = pytest.mark.slow  # real trainer processes
 
-
-def rnn_tui(*args, timeout=180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rnn_tui", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+TINY = detach_args(sample_every=2)
 
 
 def detach(corpus, runs: Path, *extra) -> tuple[Path, int]:
@@ -36,23 +32,6 @@ def detach(corpus, runs: Path, *extra) -> tuple[Path, int]:
     m = re.search(r"training in the background: (\S+) \(pid (\d+)\)", proc.stdout)
     assert m, proc.stdout
     return Path(m.group(1)), int(m.group(2))
-
-
-def wait_until(condition, timeout=60.0, what="condition"):
-    """Poll files or processes (they offer no event to await) until ``condition()``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-async def app_wait(pilot, condition, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def last_step(run_dir: Path) -> int:
@@ -150,7 +129,7 @@ def test_kill_9_leaves_a_crashed_run_that_resumes_in_the_background(small_corpus
     # garbage on its control socket is refused; the trainer trains on
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(read_status(run_dir)["socket"])
-    s.sendall(b"\x00\x00\x00\x05hello" + b"\x00\x00\x00\x10{\"type\": \"Exec\"}" + b"\xff" * 64)
+    s.sendall(b"\x00\x00\x00\x05hello" + b'\x00\x00\x00\x10{"type": "Exec"}' + b"\xff" * 64)
     s.close()
     step = last_step(run_dir)
     wait_until(lambda: last_step(run_dir) > step + 10, what="training to go on after garbage")
@@ -206,8 +185,11 @@ def test_serve_answers_on_localhost_and_browser_tabs_are_viewers(small_corpus, t
     run_dir, pid = detach(small_corpus, runs)
     cleanup.append(pid)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rnn_tui", "serve", run_dir.name, "--runs-dir", str(runs),
-                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rnn_tui", "serve", run_dir.name, "--runs-dir", str(runs), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     cleanup.append(server.pid)
 
     async def browse():
@@ -263,8 +245,12 @@ def test_serve_says_what_is_wrong_and_warns_when_open_to_the_network(tmp_path):
     run_dir = tmp_path / "runs" / "old-run"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text("{}")
-    server = subprocess.Popen([sys.executable, "-m", "rnn_tui", "serve", str(run_dir), "--host", "0.0.0.0",
-                               "--port", str(free_port())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rnn_tui", "serve", str(run_dir), "--host", "0.0.0.0", "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = server.stderr.readline()
     finally:

@@ -13,19 +13,12 @@ import time
 
 import pytest
 
-from rnn_tui.runstate import _last_step, pid_alive, read_status
-from tests.test_detach import wait_until
-from tests.test_e2e_tmux import Tmux
+from rnn_tui.remote.status import _last_step, pid_alive, read_status
+from tests.helpers import Tmux, command, detach_args, wait_until
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
-TINY = ["--batch-size", "8", "--seq-len", "32", "--layers", "1", "--hidden", "48", "--embed", "16",
-        "--device", "cpu", "--threads", "1", "--eval-every", "100", "--eval-chars", "4000",
-        "--sample-every", "3", "--sample-length", "40"]
-
-
-def command(*args) -> str:
-    return " ".join(shlex.quote(str(a)) for a in [sys.executable, "-m", "rnn_tui", *args])
+TINY = detach_args(sample_every=3)
 
 
 def only_run(runs):
@@ -67,8 +60,12 @@ def test_a_dropped_terminal_leaves_a_fresh_checkpoint_that_resumes(small_corpus,
     assert step > 50
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-m", "rnn_tui", "train", "--resume", run_dir, "--headless",
-                           "--max-steps", str(step + 20)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnn_tui", "train", "--resume", run_dir, "--headless", "--max-steps", str(step + 20)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"resumed at step {step}" in proc.stdout
 

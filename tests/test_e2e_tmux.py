@@ -4,55 +4,53 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+from tests.helpers import Tmux
 
-
-class Tmux:
-    def __init__(self, command: str, width: int = 80, height: int = 24):
-        self.name = f"rnn-tui-test-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
-                        command], check=True, env={**__import__("os").environ, "TERM": "xterm-256color"})
-
-    def screen(self) -> str:
-        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
-        return out.stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
-
-    def wait_for(self, predicate, timeout: float = 90, what: str = "") -> str:
-        """Poll the screen until ``predicate(screen)``: a terminal offers no event to await."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if predicate(text):
-                return text
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 
 def test_live_app_in_tmux(small_corpus, tmp_path):
     runs = tmp_path / "runs"
     done = tmp_path / "exit-code"
-    cmd = " ".join(shlex.quote(str(a)) for a in [
-        sys.executable, "-m", "rnn_tui", small_corpus, "--batch-size", "8", "--seq-len", "32",
-        "--hidden", "64", "--embed", "16", "--device", "cpu", "--threads", "1", "--eval-every", "50",
-        "--sample-every", "3", "--sample-length", "40", "--runs-dir", runs,
-    ])
+    cmd = " ".join(
+        shlex.quote(str(a))
+        for a in [
+            sys.executable,
+            "-m",
+            "rnn_tui",
+            small_corpus,
+            "--batch-size",
+            "8",
+            "--seq-len",
+            "32",
+            "--hidden",
+            "64",
+            "--embed",
+            "16",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--eval-every",
+            "50",
+            "--sample-every",
+            "3",
+            "--sample-length",
+            "40",
+            "--runs-dir",
+            runs,
+        ]
+    )
     term = Tmux(f"{cmd}; echo $? > {shlex.quote(str(done))}; sleep 60")
     try:
-        screen = term.wait_for(lambda s: "ema" in s and "── step" in s and "chars/s" in s,
-                               what="the loss plot, the stats and a sample")
+        screen = term.wait_for(
+            lambda s: "ema" in s and "── step" in s and "chars/s" in s, what="the loss plot, the stats and a sample"
+        )
         for panel in ("loss", "samples", "hidden state", "Pause"):  # Pause: the footer lists keys
             assert panel in screen
         term.keys("space")

@@ -15,7 +15,10 @@ import time
 import pytest
 
 from rnn_tui.core import checkpoint as ckpt_io
-from tests.test_cli import TINY, rnn_tui
+from tests.helpers import TINY_ARGS as TINY
+from tests.helpers import rnn_tui
+
+pytestmark = pytest.mark.slow  # real trainer processes
 
 
 class Headless:
@@ -24,9 +27,23 @@ class Headless:
     def __init__(self, corpus, runs, *extra):
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rnn_tui", "train", str(corpus), "--headless", *TINY, "--runs-dir", str(runs),
-             *map(str, extra)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            [
+                sys.executable,
+                "-m",
+                "rnn_tui",
+                "train",
+                str(corpus),
+                "--headless",
+                *TINY,
+                "--runs-dir",
+                str(runs),
+                *map(str, extra),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.lines: queue.Queue = queue.Queue()
         self.out: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -46,7 +63,9 @@ class Headless:
                 line = None
             if line is None:
                 self.proc.kill()
-                pytest.fail(f"no line starting {prefix!r}; stdout: {''.join(self.out)}; stderr: {self.proc.stderr.read()}")
+                pytest.fail(
+                    f"no line starting {prefix!r}; stdout: {''.join(self.out)}; stderr: {self.proc.stderr.read()}"
+                )
             if line.startswith(prefix):
                 return line
 

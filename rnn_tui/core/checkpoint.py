@@ -84,13 +84,29 @@ def _malformed(ck: dict) -> str | None:
     from .config import CELLS, TrainConfig
     from .model import ModelConfig
 
-    for key, types in (("config", (dict,)), ("model_config", (dict,)), ("vocab", (dict,)), ("model", (dict,)),
-                       ("optimizer", (dict,)), ("step", (int,)), ("epoch", (int,)), ("batch_index", (int,)),
-                       ("hidden", (list,)), ("rng", (dict,))):
+    types: tuple[type, ...]
+    for key, types in (
+        ("config", (dict,)),
+        ("model_config", (dict,)),
+        ("vocab", (dict,)),
+        ("model", (dict,)),
+        ("optimizer", (dict,)),
+        ("step", (int,)),
+        ("epoch", (int,)),
+        ("batch_index", (int,)),
+        ("hidden", (list,)),
+        ("rng", (dict,)),
+    ):
         if not _is(ck.get(key), *types):
             return f"{key} is missing or malformed"
-    for key, types in (("tokens", (int,)), ("best_val", (int, float)), ("last_val", (int, float, type(None))),
-                       ("lr_scale", (int, float)), ("corpus", (str, type(None))), ("saved_at", (int, float))):
+    for key, types in (
+        ("tokens", (int,)),
+        ("best_val", (int, float)),
+        ("last_val", (int, float, type(None))),
+        ("lr_scale", (int, float)),
+        ("corpus", (str, type(None))),
+        ("saved_at", (int, float)),
+    ):
         if key in ck and not _is(ck[key], *types):
             return f"{key} is malformed"
     if min(ck["step"], ck["epoch"], ck["batch_index"], ck.get("tokens", 0)) < 0:
@@ -109,8 +125,14 @@ def _malformed(ck: dict) -> str | None:
     if not all(_is(c, int) and 0 <= c <= top for c in codes) or codes != sorted(set(codes)):
         return "vocabulary is malformed"
     mc = ck["model_config"]
-    for key, types in (("vocab_size", (int,)), ("cell", (str,)), ("layers", (int,)), ("hidden", (int,)),
-                       ("embed", (int,)), ("dropout", (int, float))):
+    for key, types in (
+        ("vocab_size", (int,)),
+        ("cell", (str,)),
+        ("layers", (int,)),
+        ("hidden", (int,)),
+        ("embed", (int,)),
+        ("dropout", (int, float)),
+    ):
         if not _is(mc.get(key), *types):
             return f"model_config {key} is missing or malformed"
     if set(mc) - {f.name for f in dataclasses.fields(ModelConfig)}:
@@ -120,8 +142,10 @@ def _malformed(ck: dict) -> str | None:
     if mc["cell"] not in CELLS or min(mc["layers"], mc["hidden"], mc["embed"]) <= 0:
         return "model_config is malformed"
     cfg = ck["config"]
-    if any(k in cfg and cfg[k] != mc[k] for k in ("cell", "layers", "hidden", "embed")) or \
-            cfg.get("vocab", vocab["kind"]) != vocab["kind"]:
+    if (
+        any(k in cfg and cfg[k] != mc[k] for k in ("cell", "layers", "hidden", "embed"))
+        or cfg.get("vocab", vocab["kind"]) != vocab["kind"]
+    ):
         return "config does not match the model"
     defaults = TrainConfig().to_dict()
     for key, value in ck["config"].items():

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-
 CELLS = ("lstm", "gru", "rnn")  # spelled here, not imported from .model: no torch at start-up
 
 
@@ -58,13 +57,22 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         def positive(name: str) -> None:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
 
-        for name in ("batch_size", "seq_len", "layers", "hidden", "embed", "lr", "eval_every",
-                     "sample_length", "decay_steps"):
+        for name in (
+            "batch_size",
+            "seq_len",
+            "layers",
+            "hidden",
+            "embed",
+            "lr",
+            "eval_every",
+            "sample_length",
+            "decay_steps",
+        ):
             positive(name)
         if self.vocab not in ("char", "byte"):
             raise ConfigError(f"vocabulary must be char or byte (got {self.vocab!r})")
@@ -103,7 +111,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -93,7 +93,7 @@ class Vocab:
         return {"kind": self.kind, "codes": list(self.codes)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocab":
+    def from_dict(cls, d: dict) -> Vocab:
         try:
             return cls(kind=str(d["kind"]), codes=tuple(int(c) for c in d["codes"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -199,15 +199,15 @@ def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None) -
     if len(present) == 1:
         what = "character" if kind == "char" else "byte value"
         shown = Vocab(kind, (int(present[0]),)).describe_codes([int(present[0])])
-        raise CorpusError(f"{p} has only one distinct {what} ({shown}): there is nothing to learn; "
-                          f"use a file with varied text")
+        raise CorpusError(
+            f"{p} has only one distinct {what} ({shown}): there is nothing to learn; use a file with varied text"
+        )
     if vocab is None:
         return Vocab(kind=kind, codes=tuple(int(c) for c in present))
     extra = np.setdiff1d(present, np.asarray(vocab.codes, dtype=np.int64))
     if len(extra):
         raise CorpusError(
-            f"{p} has {len(extra)} symbol(s) the checkpoint's vocabulary lacks: "
-            f"{vocab.describe_codes(extra.tolist())}"
+            f"{p} has {len(extra)} symbol(s) the checkpoint's vocabulary lacks: {vocab.describe_codes(extra.tolist())}"
         )
     return vocab
 
@@ -257,8 +257,7 @@ class _Utf8Chunks:
                     text = decoder.decode(chunk, final=not chunk)
                 except UnicodeDecodeError as exc:
                     raise CorpusError(
-                        f"{p} is not valid UTF-8 (byte {pos - carried + exc.start}); "
-                        f"train on its bytes with --bytes"
+                        f"{p} is not valid UTF-8 (byte {pos - carried + exc.start}); train on its bytes with --bytes"
                     ) from None
                 if text:
                     yield None, np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
@@ -330,7 +329,7 @@ def _read_small_vocab(
     order = bytes(final[code] for code in codes)
     if order != bytes(range(len(codes))):  # renumber in place, a chunk at a time
         order += bytes(256 - len(order))
-        view = memoryview(data)
+        view = memoryview(data)  # type: ignore[arg-type]  # numpy arrays are buffers
         for a in range(0, at, chunk_bytes):
             part = view[a : a + chunk_bytes]
             part[:] = part.tobytes().translate(order)
@@ -371,9 +370,9 @@ def _encode_chars(chunks, p: Path, vocab: Vocab, n: int) -> np.ndarray:
     only not crash (a code point beyond the table, more characters than counted).
     """
     changed = f"{p} changed while it was being read; try again"
-    data = np.empty(n, dtype=vocab.dtype)
+    data: np.ndarray = np.empty(n, dtype=vocab.dtype)
     codes_arr = np.asarray(vocab.codes, dtype=np.int64)
-    lut = np.zeros(max(128, int(codes_arr.max()) + 1), dtype=vocab.dtype)
+    lut: np.ndarray = np.zeros(max(128, int(codes_arr.max()) + 1), dtype=vocab.dtype)
     lut[codes_arr] = np.arange(len(codes_arr), dtype=vocab.dtype)
     at = 0
     for raw, block in chunks:

@@ -127,6 +127,17 @@ class Probed:
 
 
 @dataclass(frozen=True)
+class History:
+    """The loss curves logged so far (metrics.jsonl): sent when a resumed run starts, and to a
+    viewer that joins late, before the live ``Progress`` events that follow them."""
+
+    steps: list[int]
+    losses: list[float]
+    val_steps: list[int]
+    val_losses: list[float]
+
+
+@dataclass(frozen=True)
 class StateChanged:
     state: str
 
@@ -153,13 +164,22 @@ class Notice:
 
 @dataclass(frozen=True)
 class Finished:
-    reason: str  # "max-steps", "max-minutes", "stopped", "error"
+    reason: str  # "max-steps", "max-minutes", "stopped", "error"; "refused": bad input, never started
     step: int
     checkpoint: str | None
     error: str | None = None
 
 
 Event = Union[
-    Started, Progress, Evaluated, Sampled, Probed, StateChanged, SamplingChanged,
-    CheckpointSaved, Notice, Finished,
+    Started,
+    Progress,
+    History,
+    Evaluated,
+    Sampled,
+    Probed,
+    StateChanged,
+    SamplingChanged,
+    CheckpointSaved,
+    Notice,
+    Finished,
 ]

@@ -52,7 +52,7 @@ class _FusedLSTM:
         b0 = (rnn.bias_ih_l0.detach() + rnn.bias_hh_l0.detach()).float()
         self.x_proj = torch.addmm(b0, model.embed.weight.detach().float(), w_ih0.t())  # (vocab, 4H)
         self.w = [rnn.weight_hh_l0.detach().float().contiguous()]  # (4H, H) for layer 0
-        self.b: list[torch.Tensor | None] = [None]
+        self.b: list[torch.Tensor] = [self.x_proj.new_empty(0)]  # layer 0 takes its bias from x_proj
         for k in range(1, L):
             w_ih = getattr(rnn, f"weight_ih_l{k}").detach().float()
             w_hh = getattr(rnn, f"weight_hh_l{k}").detach().float()

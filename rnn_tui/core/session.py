@@ -1,7 +1,8 @@
 """The training session: a trainer driven by commands, reporting events.
 
-``run_session`` is the loop both front ends use: the headless CLI (events printed) and the live
-app (events shown on screen, from a thread or another process). It reads commands between steps
+``Session`` is the loop every host of a trainer runs (``rnn_tui/host/serve.py``): the headless CLI
+(events printed), the live app's trainer process (events shown on screen) and a background
+trainer (events to viewers). It reads commands between steps
 without blocking, sends ``Progress`` on a clock (``post_interval``), not every step, and does the
 periodic work (evaluation, samples, checkpoints) on the trainer's own thread, between steps.
 """
@@ -12,7 +13,8 @@ import math
 import queue
 import time
 import traceback
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from . import events as ev
 from .errors import RnnTuiError
@@ -20,7 +22,11 @@ from .trainer import Trainer, lr_at
 
 
 class Inbox(Protocol):
-    def get(self, block: bool = True, timeout: float | None = None): ...
+    """Where commands wait for the session (a queue): the host and viewers ``put``, the session ``get``s."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> ev.Command: ...
+
+    def put(self, command: ev.Command) -> None: ...
 
 
 Emit = Callable[[ev.Event], None]
@@ -40,9 +46,17 @@ class Diverged(RnnTuiError):
 
 
 class Session:
-    def __init__(self, trainer: Trainer, inbox: Inbox, emit: Emit, *, post_interval: float = 0.5,
-                 start_paused: bool = False, fit_after_s: float = 10.0,
-                 snapshot_every_s: float = SNAPSHOT_EVERY_S):
+    def __init__(
+        self,
+        trainer: Trainer,
+        inbox: Inbox,
+        emit: Emit,
+        *,
+        post_interval: float = 0.5,
+        start_paused: bool = False,
+        fit_after_s: float = 10.0,
+        snapshot_every_s: float = SNAPSHOT_EVERY_S,
+    ):
         self.t = trainer
         self.inbox = inbox
         self.emit = emit
@@ -77,7 +91,7 @@ class Session:
             self._state = state
             self.emit(ev.StateChanged(state))
 
-    def handle(self, cmd) -> None:
+    def handle(self, cmd: ev.Command) -> None:
         if isinstance(cmd, ev.Pause):
             self.paused = True
         elif isinstance(cmd, ev.Resume):
@@ -135,23 +149,32 @@ class Session:
         good_rows = rows if bad is None else rows[:bad]
         if good_rows:
             if t.run is not None:
-                t.run.log_metrics([
-                    {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
-                    for s, loss, g, lr in good_rows
-                ])
+                t.run.log_metrics(
+                    [
+                        {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
+                        for s, loss, g, lr in good_rows
+                    ]
+                )
             gpu_mb = None
             if t.device.type == "cuda":
                 import torch
 
                 gpu_mb = torch.cuda.max_memory_allocated(t.device) / 2**20
             chars = steps * t.cfg.batch_size * t.cfg.seq_len
-            self.emit(ev.Progress(
-                steps=[r[0] for r in good_rows], losses=[r[1] for r in good_rows],
-                step=t.step if bad is None else good_rows[-1][0],
-                epoch=t.epoch_progress, lr=good_rows[-1][3], grad_norm=good_rows[-1][2],
-                chars_per_s=chars / train_s if train_s > 0 else 0.0, elapsed_s=self.active_s,
-                tokens=t.tokens, gpu_mem_mb=gpu_mb,
-            ))
+            self.emit(
+                ev.Progress(
+                    steps=[r[0] for r in good_rows],
+                    losses=[r[1] for r in good_rows],
+                    step=t.step if bad is None else good_rows[-1][0],
+                    epoch=t.epoch_progress,
+                    lr=good_rows[-1][3],
+                    grad_norm=good_rows[-1][2],
+                    chars_per_s=chars / train_s if train_s > 0 else 0.0,
+                    elapsed_s=self.active_s,
+                    tokens=t.tokens,
+                    gpu_mem_mb=gpu_mb,
+                )
+            )
         if bad is not None:
             step, loss, gnorm, _ = rows[bad]
             what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {gnorm}"
@@ -182,8 +205,10 @@ class Session:
         t = self.t
         t.collect()  # the abandoned steps' losses, if any, are not reported
         if self.good is None:
-            raise Diverged(f"{what} at step {bad_step}, with no good state to go back to; "
-                           f"try a lower --lr (the last checkpoint is kept)")
+            raise Diverged(
+                f"{what} at step {bad_step}, with no good state to go back to; "
+                f"try a lower --lr (the last checkpoint is kept)"
+            )
         self.rollbacks += 1
         self.fail_step = max(self.fail_step, bad_step)
         scale = t.lr_scale * LR_CUT
@@ -193,14 +218,21 @@ class Session:
         t.lr_scale = scale
         self.total_rollbacks += 1
         if t.run is not None:
-            t.run.log_metrics([{"kind": "rollback", "step": t.step, "from_step": bad_step,
-                                "lr_scale": scale, "lr": t.lr}])
-        self.emit(ev.Notice("warning", f"{what} at step {bad_step}: went back to step {t.step} and "
-                                       f"lowered the learning rate to {t.lr:.2e} (x{scale:g}); training goes on"))
+            t.run.log_metrics(
+                [{"kind": "rollback", "step": t.step, "from_step": bad_step, "lr_scale": scale, "lr": t.lr}]
+            )
+        self.emit(
+            ev.Notice(
+                "warning",
+                f"{what} at step {bad_step}: went back to step {t.step} and "
+                f"lowered the learning rate to {t.lr:.2e} (x{scale:g}); training goes on",
+            )
+        )
 
     def give_up(self, bad_step: int, what: str) -> None:
         t = self.t
         lowest = t.lr_scale
+        assert self.good is not None  # rollback() gives up only from a good state
         t.restore(self.good)
         t.lr_scale = lowest  # a resume goes on at the lowest rate tried
         where = "the last checkpoint is kept"
@@ -212,20 +244,26 @@ class Session:
             except (OSError, RuntimeError) as exc:
                 where += f" (saving the last good state failed: {getattr(exc, 'strerror', None) or exc})"
         n = self.total_rollbacks
-        raise Diverged(f"{what} at step {bad_step}, after {n} rollback{'' if n == 1 else 's'} that lowered "
-                       f"the learning rate to {lr_at(t.step, t.cfg) * lowest:.2e}; {where}; "
-                       f"try a lower --lr or --grad-clip")
+        raise Diverged(
+            f"{what} at step {bad_step}, after {n} rollback{'' if n == 1 else 's'} that lowered "
+            f"the learning rate to {lr_at(t.step, t.cfg) * lowest:.2e}; {where}; "
+            f"try a lower --lr or --grad-clip"
+        )
 
     def fit_schedule_to_time(self) -> None:
         t, cfg = self.t, self.t.cfg
         # the rate after the first steps: warm-up steps (allocations, oneDNN) run slower
         s0, a0 = self.rate_mark or (self.start_step, 0.0)
         rate = (t.step - s0) / max(1e-9, self.active_s - a0)
+        assert cfg.max_minutes is not None
         cfg.decay_steps = max(t.step + 1, int(t.step + (cfg.max_minutes * 60 - self.active_s) * rate))
         if t.run is not None:
             t.run.write_config(t.config_record())
-        self.emit(ev.Notice("info", f"learning rate decays over {cfg.decay_steps:,} steps, "
-                                    f"to fit --max-minutes {cfg.max_minutes:g}"))
+        self.emit(
+            ev.Notice(
+                "info", f"learning rate decays over {cfg.decay_steps:,} steps, to fit --max-minutes {cfg.max_minutes:g}"
+            )
+        )
 
     def evaluate(self) -> None:
         step = self.t.step
@@ -242,8 +280,17 @@ class Session:
             return
         is_best = val < before
         if self.t.run is not None:
-            self.t.run.log_metrics([{"kind": "val", "step": self.t.step, "val_loss": round(val, 5),
-                                     "train_s": round(self.active_s, 1), "tokens": self.t.tokens}])
+            self.t.run.log_metrics(
+                [
+                    {
+                        "kind": "val",
+                        "step": self.t.step,
+                        "val_loss": round(val, 5),
+                        "train_s": round(self.active_s, 1),
+                        "tokens": self.t.tokens,
+                    }
+                ]
+            )
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
         if is_best and self.t.run is not None:
             self.save("best")
@@ -268,8 +315,9 @@ class Session:
             prime = prime if once.prime is None else once.prime
         s = self.t.sample(self.t.cfg.sample_length, temperature, top_k, prime, record=PROBE_CHARS)
         if self.t.run is not None:
-            self.t.run.log_sample({"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k,
-                                   "prime": s.prime, "text": s.text})
+            self.t.run.log_sample(
+                {"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k, "prime": s.prime, "text": s.text}
+            )
         self.emit(ev.Sampled(self.t.step, s.prime, s.text, s.temperature, s.top_k, s.unknown))
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
@@ -299,14 +347,26 @@ class Session:
         t, cfg = self.t, self.t.cfg
         if t.run is not None:
             t.run.write_config(t.config_record())
-        self.emit(ev.Started(
-            run_dir=str(t.run.path) if t.run else "", corpus=str(t.corpus.path or ""),
-            config=cfg.to_dict(), vocab_size=t.vocab.size, n_params=t.model.num_params(),
-            device=str(t.device), train_chars=t.train_chars, val_chars=t.val_chars,
-            batches_per_epoch=len(t.batches), step=t.step,
-            best_val=t.best_val if math.isfinite(t.best_val) else None, last_val=t.last_val,
-            max_steps=cfg.max_steps, max_minutes=cfg.max_minutes,
-        ))
+        self.emit(
+            ev.Started(
+                run_dir=str(t.run.path) if t.run else "",
+                corpus=str(t.corpus.path or ""),
+                config=cfg.to_dict(),
+                vocab_size=t.vocab.size,
+                n_params=t.model.num_params(),
+                device=str(t.device),
+                train_chars=t.train_chars,
+                val_chars=t.val_chars,
+                batches_per_epoch=len(t.batches),
+                step=t.step,
+                best_val=t.best_val if math.isfinite(t.best_val) else None,
+                last_val=t.last_val,
+                max_steps=cfg.max_steps,
+                max_minutes=cfg.max_minutes,
+            )
+        )
+        if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
+            self.emit(t.run.history_event(upto=t.step))
         self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
         next_post = time.monotonic() + self.post_interval
         next_sample = time.monotonic() + min(cfg.sample_every_s, 5.0)  # the first sample comes early
@@ -381,7 +441,7 @@ class Session:
         except RnnTuiError as exc:
             reason, error = "error", str(exc)
             self.emit(ev.Notice("error", error))
-        except Exception as exc:  # noqa: BLE001 - out of memory, disk errors...: say so, keep the last checkpoint
+        except Exception as exc:
             reason, error = "error", describe_failure(exc)
             if t.run is not None:
                 try:
@@ -402,10 +462,11 @@ def describe_failure(exc: BaseException) -> str:
     name = type(exc).__name__
     first = (str(exc).strip().splitlines() or [""])[0][:200]
     if "OutOfMemory" in name or "out of memory" in first.lower():
-        return (f"out of memory ({first}); try a smaller --batch-size, --seq-len or --hidden "
-                f"(the last checkpoint is kept)")
+        return (
+            f"out of memory ({first}); try a smaller --batch-size, --seq-len or --hidden (the last checkpoint is kept)"
+        )
     return f"training stopped: {name}: {first} (the last checkpoint is kept)"
 
 
-def run_session(trainer: Trainer, inbox: Inbox, emit: Emit, **kw) -> ev.Finished:
+def run_session(trainer: Trainer, inbox: Inbox, emit: Emit, **kw: Any) -> ev.Finished:
     return Session(trainer, inbox, emit, **kw).run()

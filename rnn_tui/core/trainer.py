@@ -11,8 +11,9 @@ Use it from a script::
     print(trainer.sample(200).text)
     trainer.save("manual")
 
-``session.run_session`` drives a trainer from a queue of commands and reports events; the headless
-CLI and the live app both use it.
+``session.Session`` drives a trainer from a queue of commands and reports events; every host of a
+trainer (the live app's process, a background trainer, headless mode) runs one through
+``rnn_tui.host.serve.serve_session``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Trainer:
         self.cfg = cfg
         self.corpus = corpus
         self.vocab: Vocab = corpus.vocab
-        self.run = run
+        self.run = run.ensure() if run is not None else None
         self.device = pick_device(device or cfg.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -92,12 +93,19 @@ class Trainer:
         self.train_chars, self.val_chars = len(train), len(val)
 
         self.model_cfg = ModelConfig(
-            vocab_size=self.vocab.size, cell=cfg.cell, layers=cfg.layers, hidden=cfg.hidden,
-            embed=cfg.embed, dropout=cfg.dropout,
+            vocab_size=self.vocab.size,
+            cell=cfg.cell,
+            layers=cfg.layers,
+            hidden=cfg.hidden,
+            embed=cfg.embed,
+            dropout=cfg.dropout,
         )
         self.model = CharRNN(self.model_cfg).to(self.device)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay,
+            self.model.parameters(),
+            lr=cfg.lr,
+            betas=(0.9, 0.99),
+            weight_decay=cfg.weight_decay,
             foreach=True,
         )
         self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -190,15 +198,26 @@ class Trainer:
         return val
 
     @torch.no_grad()
-    def sample(self, length: int = 300, temperature: float | None = None, top_k: int | None = None,
-               prime: str | None = None, seed: int | None = None, record: int = 0) -> Sample:
+    def sample(
+        self,
+        length: int = 300,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        prime: str | None = None,
+        seed: int | None = None,
+        record: int = 0,
+    ) -> Sample:
         """Text from the current weights; neither the training RNG nor its hidden state moves."""
         return generate(
-            self.model, self.vocab, length,
+            self.model,
+            self.vocab,
+            length,
             temperature=self.cfg.temperature if temperature is None else temperature,
             top_k=self.cfg.top_k if top_k is None else top_k,
             prime=self.cfg.prime if prime is None else prime,
-            seed=seed, record=record, generator=None if seed is not None else self.sample_gen,
+            seed=seed,
+            record=record,
+            generator=None if seed is not None else self.sample_gen,
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -244,7 +263,9 @@ class Trainer:
                     if key != "step" and (not isinstance(value, torch.Tensor) or value.shape != p.shape):
                         raise ValueError(f"optimizer state {key} has the wrong shape")
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
-            raise CheckpointError(f"checkpoint weights do not fit this model ({str(exc).splitlines()[0][:160]})") from None
+            raise CheckpointError(
+                f"checkpoint weights do not fit this model ({str(exc).splitlines()[0][:160]})"
+            ) from None
         try:
             self.step = int(ck["step"])
             self.epoch = int(ck["epoch"])

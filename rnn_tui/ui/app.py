@@ -7,24 +7,27 @@ second), so a busy UI cannot slow the trainer and a busy trainer cannot freeze t
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
 from rnn_tui.core import events as ev
-from rnn_tui.ui.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
-from rnn_tui.ui.heatmap import HiddenStateHeatmap
-from rnn_tui.ui.loss_plot import LossPlot
-from rnn_tui.ui.samples import SamplesLog
-from rnn_tui.ui.stats import StatsPanel
+from rnn_tui.host.links import TrainerLink
 from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
+from rnn_tui.ui.widgets.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
+from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
+from rnn_tui.ui.widgets.loss_plot import LossPlot
+from rnn_tui.ui.widgets.samples import SamplesLog
+from rnn_tui.ui.widgets.stats import RunStats, StatsPanel
 
 MIN_SIZE = (60, 18)
 TEMPERATURE_STEP = 0.1
@@ -89,7 +92,7 @@ class RnnTuiApp(App[int]):
         "quit_no_save": "Quit without saving (asks first)",
     }
 
-    def __init__(self, link, theme: str | None = None, title: str = "", viewer: bool = False) -> None:
+    def __init__(self, link: TrainerLink, theme: str | None = None, title: str = "", viewer: bool = False) -> None:
         super().__init__()
         self.link = link
         self.viewer = viewer  # watching a trainer started elsewhere (rnn-tui attach)
@@ -121,7 +124,7 @@ class RnnTuiApp(App[int]):
         self.title_bar = Label(self.run_title or "rnn-tui", id="title-bar")
         self.plot = LossPlot(id="loss")
         self.stats_panel = StatsPanel(id="stats")
-        self.heatmap = HiddenStateHeatmap(id="heatmap", auto_title=False)
+        self.heatmap = HiddenStateHeatmap(id="heatmap")
         self.samples = SamplesLog(id="samples")
         with Vertical(id="main"):
             yield self.title_bar
@@ -184,60 +187,74 @@ class RnnTuiApp(App[int]):
         if events:
             self.refresh_stats()
         if self.finished is None and not events and not self.link.alive():
-            code = getattr(self.link, "exitcode", None)
+            code = self.link.exit_code
             how = f" (exit code {code}; killed for memory?)" if code and code < 0 else ""
-            self.on_finished(ev.Finished(reason="error", step=self.stats.step, checkpoint=None,
-                                         error=f"the trainer stopped unexpectedly{how}"))
+            self.on_finished(
+                ev.Finished(
+                    reason="error",
+                    step=self.stats.step,
+                    checkpoint=None,
+                    error=f"the trainer stopped unexpectedly{how}",
+                )
+            )
 
     @property
-    def stats(self):
+    def stats(self) -> RunStats:
         return self.stats_panel.stats
 
     def handle_event(self, e: ev.Event) -> None:
         s = self.stats
-        if isinstance(e, ev.Progress):
-            s.step, s.epoch, s.lr, s.grad_norm = e.step, e.epoch, e.lr, e.grad_norm
-            if e.losses:  # a viewer's catch-up Progress carries numbers only
+        match e:
+            case ev.Progress():
+                s.step, s.epoch, s.lr, s.grad_norm = e.step, e.epoch, e.lr, e.grad_norm
+                if e.losses:  # a viewer's catch-up Progress carries numbers only
+                    self.plot.add_train(e.steps, e.losses)
+                    s.train_loss = sum(e.losses) / len(e.losses)
+                s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
+            case ev.History():
                 self.plot.add_train(e.steps, e.losses)
-                s.train_loss = sum(e.losses) / len(e.losses)
-            s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
-        elif isinstance(e, ev.Evaluated):
-            self.plot.add_val(e.step, e.val_loss)
-            s.val_loss, s.best_val = e.val_loss, e.best_val
-            # A toast for a new best, at most every two minutes: each evaluation is often a new best.
-            now = time.monotonic()
-            if e.is_best and e.step > 0 and now - self.last_best_toast > 120:
-                self.last_best_toast = now
-                self.notify(f"new best validation loss {e.val_loss:.4f} at step {e.step:,}", timeout=3)
-        elif isinstance(e, ev.Sampled):
-            self.samples.add_sample(e.step, e.prime, e.text, e.temperature, e.top_k)
-            if e.unknown and e.unknown != self.warned_unknown:  # once per prime, not every sample
-                self.warned_unknown = e.unknown
-                self.notify("skipped prime characters the model has not seen: " + " ".join(e.unknown),
-                            severity="warning")
-        elif isinstance(e, ev.Probed):
-            self.heatmap.set_probe(e.text, e.h.astype("float32"),
-                                   None if e.c is None else e.c.astype("float32"), e.step)
-            self.heatmap.border_subtitle = self.heatmap.describe()
-        elif isinstance(e, ev.StateChanged):
-            self.trainer_state = e.state
-            s.state = self.shown_state(e.state)
-        elif isinstance(e, ev.SamplingChanged) and not self.sampling_changed_here:
-            # The trainer's settings until the user changes one; after that the app's own values
-            # lead, and the trainer's echoes of earlier key presses must not undo newer ones.
-            s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
-            self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime
-        elif isinstance(e, ev.CheckpointSaved):
-            name = Path(e.path).name
-            s.last_saved = f"{name} at step {e.step:,}"
-            if e.reason in ("manual", "final"):
-                self.notify(f"checkpoint saved: {e.path}", timeout=4)
-        elif isinstance(e, ev.Notice):
-            self.notify(e.message, severity={"info": "information"}.get(e.level, e.level), timeout=6)
-        elif isinstance(e, ev.Started):
-            self.on_started(e)
-        elif isinstance(e, ev.Finished):
-            self.on_finished(e)
+                for step, loss in zip(e.val_steps, e.val_losses):
+                    self.plot.add_val(step, loss)
+            case ev.Evaluated():
+                self.plot.add_val(e.step, e.val_loss)
+                s.val_loss, s.best_val = e.val_loss, e.best_val
+                # A toast for a new best, at most every two minutes: each evaluation is often a new best.
+                now = time.monotonic()
+                if e.is_best and e.step > 0 and now - self.last_best_toast > 120:
+                    self.last_best_toast = now
+                    self.notify(f"new best validation loss {e.val_loss:.4f} at step {e.step:,}", timeout=3)
+            case ev.Sampled():
+                self.samples.add_sample(e.step, e.prime, e.text, e.temperature, e.top_k)
+                if e.unknown and e.unknown != self.warned_unknown:  # once per prime, not every sample
+                    self.warned_unknown = e.unknown
+                    self.notify(
+                        "skipped prime characters the model has not seen: " + " ".join(e.unknown), severity="warning"
+                    )
+            case ev.Probed():
+                self.heatmap.set_probe(
+                    e.text, e.h.astype("float32"), None if e.c is None else e.c.astype("float32"), e.step
+                )
+            case ev.StateChanged():
+                self.trainer_state = e.state
+                s.state = self.shown_state(e.state)
+            case ev.SamplingChanged() if not self.sampling_changed_here:
+                # The trainer's settings until the user changes one; after that the app's own values
+                # lead, and the trainer's echoes of earlier key presses must not undo newer ones.
+                s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
+                self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime
+            case ev.CheckpointSaved():
+                s.last_saved = f"{Path(e.path).name} at step {e.step:,}"
+                if e.reason in ("manual", "final"):
+                    self.notify(f"checkpoint saved: {e.path}", timeout=4)
+            case ev.Notice():
+                severity = {"info": "information", "warning": "warning"}.get(e.level, "error")
+                self.notify(e.message, severity=severity, timeout=6)  # type: ignore[arg-type]
+            case ev.Started():
+                self.on_started(e)
+            case ev.Finished():
+                self.on_finished(e)
+            case _:
+                pass
 
     def on_started(self, e: ev.Started) -> None:
         self.started = e
@@ -253,22 +270,6 @@ class RnnTuiApp(App[int]):
         self.title_bar.update(
             f"rnn-tui{role} · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
         )
-        if e.run_dir and e.step > 0:
-            self.load_history(Path(e.run_dir), e.step)
-
-    def load_history(self, run_dir: Path, upto: int) -> None:
-        """A resumed run shows its loss history up to the checkpoint, read from metrics.jsonl
-        (steps logged after that checkpoint were lost with the process and are trained again)."""
-        from rnn_tui.core.runs import RunDir
-
-        rows = RunDir(run_dir).history(upto)
-        plot = self.plot
-        train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train"]
-        if train:
-            plot.add_train([t[0] for t in train], [t[1] for t in train])
-        for r in rows:
-            if r.get("kind") == "val":
-                plot.add_val(r["step"], r["val_loss"])
 
     def on_finished(self, e: ev.Finished) -> None:
         self.finished = e
@@ -282,8 +283,7 @@ class RnnTuiApp(App[int]):
         if e.error:
             self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
         elif self.viewer:
-            self.notify(f"this run is not training: it ended at step {e.step:,} ({e.reason}). "
-                        f"q leaves.", timeout=8)
+            self.notify(f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.", timeout=8)
         else:
             where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""
             self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=8)
@@ -295,8 +295,16 @@ class RnnTuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in (self.VIEWER_ONLY if not self.viewer else self.OWNER_ONLY):
             return False  # not shown, and the key falls through to the other binding
-        trainer_actions = {"toggle_pause", "sample_now", "save", "temperature", "cycle_top_k",
-                           "edit_prime", "detach", "stop_trainer"}
+        trainer_actions = {
+            "toggle_pause",
+            "sample_now",
+            "save",
+            "temperature",
+            "cycle_top_k",
+            "edit_prime",
+            "detach",
+            "stop_trainer",
+        }
         if action in trainer_actions and (self.finished is not None or self.quitting):
             return None  # greyed out in the footer
         return True
@@ -337,7 +345,9 @@ class RnnTuiApp(App[int]):
         i = TOP_K_LADDER.index(self.top_k) if self.top_k in TOP_K_LADDER else 0
         self.set_sampling(top_k=TOP_K_LADDER[(i + 1) % len(TOP_K_LADDER)])
 
-    def set_sampling(self, temperature: float | None = None, top_k: int | None = None, prime: str | None = None) -> None:
+    def set_sampling(
+        self, temperature: float | None = None, top_k: int | None = None, prime: str | None = None
+    ) -> None:
         """Show the new setting at once; the trainer uses it for the next sample."""
         s = self.stats
         self.sampling_changed_here = True
@@ -362,13 +372,15 @@ class RnnTuiApp(App[int]):
         self.plot.border_subtitle = self.plot.describe()
 
     def action_heatmap(self, name: str) -> None:
-        heatmap = self.heatmap
-        getattr(heatmap, f"action_{name}")()
-        heatmap.border_subtitle = heatmap.describe()
+        getattr(self.heatmap, f"action_{name}")()
+
+    def bindings(self) -> list[Binding]:
+        return [b for b in self.BINDINGS if isinstance(b, Binding)]
 
     def help_rows(self) -> list[tuple[str, str]]:
-        rows, seen = [], set()
-        for b in self.BINDINGS:
+        rows: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for b in self.bindings():
             if b.action in self.DESCRIPTIONS and b.action not in seen and self.check_action(b.action, ()) is not False:
                 seen.add(b.action)
                 key = b.key_display or b.key.split(",")[0]
@@ -417,8 +429,9 @@ class RnnTuiApp(App[int]):
             if yes and self.finished is None:
                 self.stop_training("the trainer is saving and stopping…")
 
-        self.push_screen(ConfirmScreen("Stop the trainer? It saves a checkpoint and stops training "
-                                       "for every viewer."), done)
+        self.push_screen(
+            ConfirmScreen("Stop the trainer? It saves a checkpoint and stops training for every viewer."), done
+        )
 
     def action_quit_no_save(self) -> None:
         def done(yes: bool | None) -> None:
@@ -431,113 +444,21 @@ class RnnTuiApp(App[int]):
 
         self.push_screen(ConfirmScreen("Quit without saving? Training since the last checkpoint is lost."), done)
 
-    def get_system_commands(self, screen):
+    def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
         yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
-        seen = set()
-        for b in self.BINDINGS:
-            if (b.action in self.DESCRIPTIONS and b.action != "help" and b.action not in seen
-                    and self.check_action(b.action, ()) is not False):
+        seen: set[str] = set()
+        for b in self.bindings():
+            if (
+                b.action in self.DESCRIPTIONS
+                and b.action != "help"
+                and b.action not in seen
+                and self.check_action(b.action, ()) is not False
+            ):
                 seen.add(b.action)
-                yield SystemCommand(b.description, self.DESCRIPTIONS[b.action],
-                                    lambda action=b.action: self.run_action(action))
+                yield SystemCommand(
+                    b.description, self.DESCRIPTIONS[b.action], lambda action=b.action: self.run_action(action)
+                )
 
     @on(LossPlot.ViewChanged)
     def _plot_view_changed(self) -> None:
         self.plot.border_subtitle = self.plot.describe()
-
-
-def check_theme(theme: str | None) -> None:
-    from rnn_tui.launch import LaunchError
-    from rnn_tui.ui.themes import load_themes
-
-    if theme is not None:
-        from textual.theme import BUILTIN_THEMES
-
-        names = set(load_themes()) | set(BUILTIN_THEMES)
-        if theme not in names:
-            raise LaunchError(f"unknown theme {theme!r} (available: {', '.join(sorted(names))})")
-
-
-def run_live_app(request) -> int:
-    """Start the trainer process, run the app, and report how it ended (exit code)."""
-    import sys
-
-    from rnn_tui.launch import LaunchError
-    from rnn_tui.link import ProcessLink
-
-    check_theme(request.theme)
-    if os.environ.get("TERM") == "dumb":
-        raise LaunchError("this terminal (TERM=dumb) cannot show the live app; use --headless")
-    link = ProcessLink(request)
-    link.start()  # before App.run(): see rnn_tui/link.py
-    app = RnnTuiApp(link, theme=request.theme)
-    try:
-        app.run()
-    finally:
-        link.join(1)
-        if link.alive():
-            # the app crashed, or q was pressed twice: the trainer still saves before it stops
-            print("rnn-tui: waiting for the trainer to stop…", file=sys.stderr)
-            link.send(ev.Stop(save=True))
-            link.join(120)
-        if link.alive():
-            link.terminate()
-    if app.exit_message:
-        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
-        return 2
-    fin = app.finished
-    if app.detach_requested and fin is not None and fin.checkpoint and fin.reason == "stopped":
-        overrides = dict(request.overrides)
-        budget = app.started.config.get("max_minutes") if app.started else None
-        if budget:  # the background trainer trains for what is left of the budget, not all of it again
-            overrides["max_minutes"] = max(0.01, budget - (app.stats.elapsed_s or 0.0) / 60)
-        return hand_over_to_background(dataclasses.replace(request, overrides=overrides),
-                                       Path(fin.checkpoint).parent.parent)
-    if fin is not None and fin.checkpoint:
-        run_dir = Path(fin.checkpoint).parent.parent
-        print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
-        more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
-        print(f"resume with: rnn-tui train --resume {run_dir}{more}")
-    return app.return_code or 0
-
-
-def hand_over_to_background(request, run_dir: Path) -> int:
-    """Continue the run the app just saved in a background trainer (the d key)."""
-    import sys
-
-    from rnn_tui.core.errors import RnnTuiError
-    from rnn_tui.detached import start_detached
-
-    print(f"rnn-tui: starting a background trainer for {run_dir}…")
-    try:
-        run_dir, pid = start_detached(dataclasses.replace(request, resume=str(run_dir), run_dir=None))
-    except RnnTuiError as exc:
-        print(f"rnn-tui: error: could not continue in the background: {exc}", file=sys.stderr)
-        print(f"resume with: rnn-tui train --resume {run_dir}", file=sys.stderr)
-        return 2
-    print(f"training in the background: {run_dir} (pid {pid})")
-    print(f"  watch and steer it:  rnn-tui attach {run_dir}")
-    return 0
-
-
-def run_viewer_app(link, theme: str | None = None) -> int:
-    """A viewer of a run: leaving it never stops the trainer."""
-    check_theme(theme)
-    app = RnnTuiApp(link, theme=theme, viewer=True)
-    try:
-        app.run()
-    finally:
-        link.close()
-    if app.exit_message:
-        import sys
-
-        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
-        return 2
-    fin = app.finished
-    run_dir = getattr(link, "run_dir", "")
-    if fin is None:
-        print(f"rnn-tui: left the viewer; the run goes on. Come back with: rnn-tui attach {run_dir}")
-    elif app.quitting and fin.checkpoint:
-        print(f"rnn-tui: the trainer stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
-        print(f"resume with: rnn-tui train --resume {run_dir}")
-    return app.return_code or 0

@@ -43,8 +43,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
@@ -54,18 +55,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-from rnn_tui.resources import bundled_dir
+from rnn_tui.core.resources import bundled_dir
 
 __all__ = [
     "DEFAULT_THEME",
-    "ThemeError",
     "VARIABLE_DEFAULTS",
+    "ThemeError",
     "bundled_theme_dir",
-    "user_theme_dir",
-    "theme_dirs",
     "load_theme_file",
     "load_themes",
     "register_themes",
+    "theme_dirs",
+    "user_theme_dir",
 ]
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,16 @@ from rnn_tui.core.corpus import read_corpus
 MB = 1 << 20
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)"),
+]
 
 
 def run_child(code: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert proc.returncode == 0, f"child exited with {proc.returncode}:\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -59,7 +63,7 @@ def test_reading_a_big_corpus_needs_about_its_encoded_size(tmp_path, text, kind,
 
 
 def test_generated_corpus_encodes_like_the_whole_file_method(tmp_path):
-    from tests.core.test_corpus import simple_encoding
+    from tests.helpers import simple_encoding
 
     path = tmp_path / "mixed.txt"
     generate(path, 3 * MB, "unicode")

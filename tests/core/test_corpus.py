@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from rnn_tui.core.batches import StripedBatches
 from rnn_tui.core.corpus import Vocab, read_corpus
 from rnn_tui.core.errors import CorpusError
+from tests.helpers import simple_encoding
 
 
 def write(tmp_path, data: bytes, name="c.txt"):
@@ -108,18 +109,6 @@ def test_encode_any_bytes(raw):
 # ---------------------------------------------------------------- streaming (issue 4: huge files)
 
 
-def simple_encoding(raw: bytes, kind: str) -> tuple[tuple[int, ...], np.ndarray]:
-    """The obvious whole-file method (decode everything, sort the code points) as a reference."""
-    if kind == "char":
-        text = raw.decode("utf-8")
-        text = text[1:] if text.startswith("\ufeff") else text
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    else:
-        codes = np.frombuffer(raw, dtype=np.uint8)
-    table = np.unique(codes)
-    return tuple(int(c) for c in table), np.searchsorted(table, codes)
-
-
 SYMBOLS = "ab \n\tzé€😀漢" + "".join(chr(0x4E00 + i) for i in range(300))  # 1- to 4-byte UTF-8
 
 
@@ -147,12 +136,15 @@ def test_streamed_reading_matches_the_whole_file_method(tmp_path_factory, text, 
     assert np.array_equal(c.data, ids)
 
 
-@pytest.mark.parametrize("raw, offset", [
-    (b"abc\xffdef", 3),
-    ("héllo wörld".encode()[:-1] + b"\xc3", 12),  # a sequence cut by the end of the file
-    (b"ab" * 10 + b"\xe2\x82x", 20),  # a sequence cut by a bad byte, across chunk boundaries
-    (b"\xef\xbb\xbfok\xc3(", 5),  # offsets count the byte-order mark
-])
+@pytest.mark.parametrize(
+    "raw, offset",
+    [
+        (b"abc\xffdef", 3),
+        ("héllo wörld".encode()[:-1] + b"\xc3", 12),  # a sequence cut by the end of the file
+        (b"ab" * 10 + b"\xe2\x82x", 20),  # a sequence cut by a bad byte, across chunk boundaries
+        (b"\xef\xbb\xbfok\xc3(", 5),  # offsets count the byte-order mark
+    ],
+)
 @pytest.mark.parametrize("chunk", [4, 5, 7, 1 << 20])
 def test_invalid_utf8_names_the_byte_whatever_the_chunks(tmp_path, raw, offset, chunk):
     with pytest.raises(CorpusError, match=rf"not valid UTF-8 \(byte {offset}\); train on its bytes with --bytes"):

@@ -17,7 +17,7 @@ from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import Session
 from rnn_tui.core.trainer import Trainer, load_for_inference
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def make(corpus, path, **kw):
@@ -226,8 +226,9 @@ def _break_saves(monkeypatch, fault, broken):
 
 @pytest.mark.parametrize("lasting", [False, True], ids=["then-recovers", "to-the-end"])
 @pytest.mark.parametrize("fault", ["ENOSPC", "EROFS"])
-def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(small_corpus, tmp_path, monkeypatch,
-                                                                        fault, lasting):
+def test_failed_save_keeps_the_previous_checkpoint_and_training_goes_on(
+    small_corpus, tmp_path, monkeypatch, fault, lasting
+):
     t = make(small_corpus, tmp_path / "run", max_steps=30)
     broken = {"on": False}
     _break_saves(monkeypatch, fault, broken)

@@ -13,10 +13,9 @@ from typer.testing import CliRunner
 from rnn_tui.core import checkpoint as ckpt_io
 from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.core.trainer import load_for_inference
-from rnn_tui.launch import TrainRequest, build_trainer
+from rnn_tui.host.request import TrainRequest, build_trainer
 
-TINY = dict(batch_size=2, seq_len=8, layers=1, hidden=8, embed=4, device="cpu", eval_chars=64,
-            sample_every_s=3600)
+TINY = dict(batch_size=2, seq_len=8, layers=1, hidden=8, embed=4, device="cpu", eval_chars=64, sample_every_s=3600)
 
 
 def random_text(rng: random.Random) -> bytes:
@@ -27,8 +26,10 @@ def random_text(rng: random.Random) -> bytes:
     if kind == 1:  # printable ASCII
         return bytes(rng.randrange(32, 127) for _ in range(n))
     if kind == 2:  # valid UTF-8 from all of Unicode (no surrogates)
-        cps = [rng.choice([rng.randrange(0x20, 0x80), rng.randrange(0x80, 0xD800), rng.randrange(0xE000, 0x110000)])
-               for _ in range(n // 3)]
+        cps = [
+            rng.choice([rng.randrange(0x20, 0x80), rng.randrange(0x80, 0xD800), rng.randrange(0xE000, 0x110000)])
+            for _ in range(n // 3)
+        ]
         return "".join(map(chr, cps)).encode("utf-8")
     if kind == 3:  # one symbol repeated
         return (rng.choice(["a", "\n", "é", "🎉", "\x00"]) * n).encode("utf-8")
@@ -71,8 +72,22 @@ def real_checkpoint(tmp_path_factory, small_corpus):
     return trainer.save("manual"), small_corpus
 
 
-ODD_VALUES = [None, "x", -1, 0, 2**40, 3.5, float("nan"), True, [], {}, [1, "a"], {"k": 1},
-              torch.zeros(2), torch.zeros(1, 1, 1, dtype=torch.int64)]
+ODD_VALUES = [
+    None,
+    "x",
+    -1,
+    0,
+    2**40,
+    3.5,
+    float("nan"),
+    True,
+    [],
+    {},
+    [1, "a"],
+    {"k": 1},
+    torch.zeros(2),
+    torch.zeros(1, 1, 1, dtype=torch.int64),
+]
 
 
 def mutate(ck: dict, rng: random.Random) -> dict:
@@ -121,8 +136,11 @@ def every_reader(path, corpus, tmp_path):
     except RnnTuiError:
         pass
     try:
-        trainer = build_trainer(TrainRequest(corpus_file=corpus, resume=str(path), overrides={"max_steps": 10**6},
-                                             runs_dir=tmp_path / "runs"))
+        trainer = build_trainer(
+            TrainRequest(
+                corpus_file=corpus, resume=str(path), overrides={"max_steps": 10**6}, runs_dir=tmp_path / "runs"
+            )
+        )
         trainer.train_step()
         trainer.collect()
         ok += 1

@@ -14,8 +14,8 @@ from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import Session
 from rnn_tui.core.trainer import Trainer, load_for_inference
-from rnn_tui.launch import TrainRequest, build_trainer
-from tests.conftest import tiny_config
+from rnn_tui.host.request import TrainRequest, build_trainer
+from tests.helpers import tiny_config
 
 
 def make(corpus, path, **kw):
@@ -37,7 +37,11 @@ def test_a_gpu_saved_checkpoint_loads_and_resumes_on_a_cpu(small_corpus, tmp_pat
         torch.load(path, weights_only=True)  # what a loader without map_location would hit
     model, vocab, ck = load_for_inference(path, "cpu")
     assert next(model.parameters()).device.type == "cpu" and ck["step"] == 5
-    resumed = build_trainer(TrainRequest(corpus_file=small_corpus, resume=str(path), overrides={"device": "cpu"}))
+    resumed = build_trainer(
+        TrainRequest(
+            corpus_file=small_corpus, resume=str(path), overrides={"device": "cpu"}, runs_dir=tmp_path / "runs"
+        )
+    )
     assert resumed.step == 5
     resumed.train_step()
     assert resumed.collect()[0][0] == 6

@@ -13,7 +13,9 @@ from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import Session
 from rnn_tui.core.trainer import Trainer
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
+
+pytestmark = pytest.mark.slow  # 6,000 training steps
 
 STEPS = 6000
 WARM = 1000  # steps before the baseline: allocator pools, oneDNN caches and the like settle
@@ -34,16 +36,22 @@ def bytes_written() -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc")
 def test_memory_stays_flat_and_metrics_are_appended(small_corpus, tmp_path):
-    cfg = tiny_config(hidden=16, embed=8, seq_len=8, batch_size=4, max_steps=STEPS, eval_every=500,
-                      eval_chars=2000, warmup_steps=10)
+    cfg = tiny_config(
+        hidden=16, embed=8, seq_len=8, batch_size=4, max_steps=STEPS, eval_every=500, eval_chars=2000, warmup_steps=10
+    )
     t = Trainer(cfg, read_corpus(small_corpus), run=RunDir(tmp_path / "run"))
     metrics = tmp_path / "run" / "metrics.jsonl"
     marks: dict = {}
 
     def emit(e):
         if isinstance(e, ev.Progress) and e.step >= WARM and "rss" not in marks:
-            marks.update(rss=rss_mb(), wchar=bytes_written(), size=metrics.stat().st_size,
-                         inode=metrics.stat().st_ino, head=metrics.read_bytes()[:4096])
+            marks.update(
+                rss=rss_mb(),
+                wchar=bytes_written(),
+                size=metrics.stat().st_size,
+                inode=metrics.stat().st_ino,
+                head=metrics.read_bytes()[:4096],
+            )
 
     # post often: every post logs rows, emits an event and may snapshot; thousands of them
     done = Session(t, queue.Queue(), emit, post_interval=0.002, snapshot_every_s=0.2).run()

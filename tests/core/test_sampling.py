@@ -73,8 +73,9 @@ def test_samples_depend_on_seed_and_follow_the_distribution():
     ids = torch.tensor([[VOCAB.codes.index(ord(c)) for c in "ab"]])
     with torch.no_grad():
         p = torch.softmax(m(ids)[0][0, -1], -1).numpy()
-    firsts = [VOCAB.codes.index(ord(generate(m, VOCAB, 1, temperature=1.0, prime="ab", seed=s).text))
-              for s in range(3000)]
+    firsts = [
+        VOCAB.codes.index(ord(generate(m, VOCAB, 1, temperature=1.0, prime="ab", seed=s).text)) for s in range(3000)
+    ]
     freq = np.bincount(firsts, minlength=VOCAB.size) / 3000
     assert np.abs(freq - p).max() < 0.04
 

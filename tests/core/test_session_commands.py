@@ -10,13 +10,15 @@ from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import Session
 from rnn_tui.core.trainer import Trainer
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def run_with(small_corpus, tmp_path, commands, **kw):
     corpus_file = tmp_path / "corpus.txt"
     corpus_file.write_text(small_corpus.read_text(encoding="utf-8"), encoding="utf-8")
-    t = Trainer(tiny_config(max_steps=30, sample_length=20, **kw), read_corpus(corpus_file), run=RunDir(tmp_path / "run"))
+    t = Trainer(
+        tiny_config(max_steps=30, sample_length=20, **kw), read_corpus(corpus_file), run=RunDir(tmp_path / "run")
+    )
     inbox: queue.Queue = queue.Queue()
     for c in commands:
         inbox.put(c)
@@ -25,8 +27,9 @@ def run_with(small_corpus, tmp_path, commands, **kw):
 
 
 def test_sample_now_uses_the_senders_settings_once(small_corpus, tmp_path):
-    session, seen, _ = run_with(small_corpus, tmp_path, [ev.SampleNow(temperature=0.0, top_k=5, prime="KING")],
-                                temperature=1.3)
+    session, seen, _ = run_with(
+        small_corpus, tmp_path, [ev.SampleNow(temperature=0.0, top_k=5, prime="KING")], temperature=1.3
+    )
     session.run()
     sampled = [e for e in seen if isinstance(e, ev.Sampled)]
     assert (sampled[0].temperature, sampled[0].top_k, sampled[0].prime) == (0.0, 5, "KING")

@@ -13,7 +13,7 @@ from rnn_tui.core.errors import CheckpointError
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import run_session
 from rnn_tui.core.trainer import Trainer, load_for_inference, lr_at
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def make(small_corpus, tmp_path, **kw):

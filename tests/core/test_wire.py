@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from rnn_tui.core import events as ev
-from rnn_tui.core import wire
+from rnn_tui.remote import wire
+from tests.helpers import started_event
 
 
 def payload(frame: bytes) -> bytes:
@@ -20,10 +21,18 @@ def payload(frame: bytes) -> bytes:
     return frame[4:]
 
 
-@pytest.mark.parametrize("command", [
-    ev.Pause(), ev.Resume(), ev.SampleNow(), ev.SaveNow(), ev.Stop(save=False),
-    ev.SetSampling(temperature=0.5), ev.SetSampling(top_k=10, prime="ROMEO: «ü»"),
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ev.Pause(),
+        ev.Resume(),
+        ev.SampleNow(),
+        ev.SaveNow(),
+        ev.Stop(save=False),
+        ev.SetSampling(temperature=0.5),
+        ev.SetSampling(top_k=10, prime="ROMEO: «ü»"),
+    ],
+)
 def test_commands_round_trip(command):
     assert wire.decode_command(payload(wire.encode(command))) == command
 
@@ -33,29 +42,41 @@ def test_events_round_trip_including_arrays_and_nan():
     probed = wire.decode_event(payload(wire.encode(ev.Probed(step=3, text="hello", h=h, c=None))))
     assert probed.text == "hello" and probed.c is None
     np.testing.assert_allclose(probed.h, h, atol=2e-3)  # float16 on the wire
-    progress = ev.Progress(steps=[1, 2], losses=[2.5, math.nan], step=2, epoch=0.1, lr=1e-3,
-                           grad_norm=math.inf, chars_per_s=10.0, elapsed_s=1.0, tokens=64)
+    progress = ev.Progress(
+        steps=[1, 2],
+        losses=[2.5, math.nan],
+        step=2,
+        epoch=0.1,
+        lr=1e-3,
+        grad_norm=math.inf,
+        chars_per_s=10.0,
+        elapsed_s=1.0,
+        tokens=64,
+    )
     back = wire.decode_event(payload(wire.encode(progress)))
     assert back.losses[0] == 2.5 and math.isnan(back.losses[1]) and back.grad_norm == math.inf
-    started = ev.Started(run_dir="r", corpus="c", config={"lr": 0.004, "prime": None}, vocab_size=65,
-                         n_params=10, device="cpu", train_chars=1, val_chars=1, batches_per_epoch=1,
-                         step=0, best_val=None, last_val=None, max_steps=None, max_minutes=3.0)
+    started = started_event(
+        run_dir="r", corpus="c", config={"lr": 0.004, "prime": None}, vocab_size=65, max_minutes=3.0
+    )
     assert wire.decode_event(payload(wire.encode(started))) == started
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b"\xff\xfe", "not a JSON message"),
-    (b"[1, 2]", "JSON object"),
-    (b'{"type": "Launch"}', "unknown message type"),
-    (b'{"type": "Started"}', "unknown message type"),  # an event is not a command
-    (b'{"type": "Pause", "x": 1}', "unknown field 'x'"),
-    (b'{"type": "SetSampling", "temperature": "hot"}', "must be float"),
-    (b'{"type": "SetSampling", "top_k": 2.5}', "must be int"),
-    (b'{"type": "SetSampling", "top_k": true}', "must be int"),
-    (b'{"type": "Stop", "save": "yes"}', "must be bool"),
-    (b'{"type": "SetSampling", "temperature": NaN}', "finite"),
-    (json.dumps({"type": "SetSampling", "prime": "x" * 20_000}).encode(), "longer than"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"\xff\xfe", "not a JSON message"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"type": "Launch"}', "unknown message type"),
+        (b'{"type": "Started"}', "unknown message type"),  # an event is not a command
+        (b'{"type": "Pause", "x": 1}', "unknown field 'x'"),
+        (b'{"type": "SetSampling", "temperature": "hot"}', "must be float"),
+        (b'{"type": "SetSampling", "top_k": 2.5}', "must be int"),
+        (b'{"type": "SetSampling", "top_k": true}', "must be int"),
+        (b'{"type": "Stop", "save": "yes"}', "must be bool"),
+        (b'{"type": "SetSampling", "temperature": NaN}', "finite"),
+        (json.dumps({"type": "SetSampling", "prime": "x" * 20_000}).encode(), "longer than"),
+    ],
+)
 def test_malformed_commands_are_refused_with_a_reason(raw, reason):
     with pytest.raises(wire.WireError, match=reason):
         wire.decode_command(raw)

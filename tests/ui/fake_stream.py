@@ -7,25 +7,47 @@ import math
 import numpy as np
 
 from rnn_tui.core import events as ev
+from tests.helpers import started_event
 
-SAMPLE = ("KING RICHARD II:\nWhat says my lord? the king is come to see\nThe blood of England, and the "
-          "crown of war,\nAnd so the state of love is dead.\n")
+SAMPLE = (
+    "KING RICHARD II:\nWhat says my lord? the king is come to see\nThe blood of England, and the "
+    "crown of war,\nAnd so the state of love is dead.\n"
+)
 
 
 def demo_events() -> list:
     rng = np.random.default_rng(7)
     cfg = dict(cell="lstm", layers=2, hidden=256, batch_size=32, seq_len=100)
     events: list = [
-        ev.Started(run_dir="runs/tinyshakespeare-demo", corpus="/data/tinyshakespeare.txt", config=cfg,
-                   vocab_size=65, n_params=876_929, device="cpu", train_chars=1_003_855, val_chars=111_539,
-                   batches_per_epoch=313, step=0, best_val=None, last_val=None, max_steps=None, max_minutes=10.0),
+        started_event(
+            run_dir="runs/tinyshakespeare-demo",
+            corpus="/data/tinyshakespeare.txt",
+            config=cfg,
+            vocab_size=65,
+            n_params=876_929,
+            train_chars=1_003_855,
+            val_chars=111_539,
+            batches_per_epoch=313,
+            max_minutes=10.0,
+        ),
         ev.SamplingChanged(0.8, 0, "KING"),
         ev.StateChanged("training"),
     ]
     steps = list(range(1, 1201))
     losses = [1.45 + 2.75 * math.exp(-s / 120) + float(rng.normal(0, 0.04)) for s in steps]
-    events.append(ev.Progress(steps=steps, losses=losses, step=1200, epoch=1200 / 313, lr=3.2e-3,
-                              grad_norm=0.41, chars_per_s=25_123.0, elapsed_s=153.0, tokens=1200 * 3200))
+    events.append(
+        ev.Progress(
+            steps=steps,
+            losses=losses,
+            step=1200,
+            epoch=1200 / 313,
+            lr=3.2e-3,
+            grad_norm=0.41,
+            chars_per_s=25_123.0,
+            elapsed_s=153.0,
+            tokens=1200 * 3200,
+        )
+    )
     for s in range(200, 1201, 200):
         val = 1.55 + 2.6 * math.exp(-s / 130)
         events.append(ev.Evaluated(step=s, val_loss=val, best_val=val, is_best=True, seconds=1.3))

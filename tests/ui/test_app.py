@@ -5,21 +5,23 @@ trainer in a spawned process for exactly that reason.)"""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from rnn_tui.core import checkpoint as ckpt_io
 from rnn_tui.core import events as ev
-from rnn_tui.launch import TrainRequest
-from rnn_tui.link import ProcessLink
+from rnn_tui.host.links import ProcessLink
+from rnn_tui.host.request import TrainRequest
 from rnn_tui.ui.app import RnnTuiApp
-from rnn_tui.ui.heatmap import HiddenStateHeatmap
-from rnn_tui.ui.loss_plot import LossPlot
-from rnn_tui.ui.samples import SamplesLog
+from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
+from rnn_tui.ui.widgets.loss_plot import LossPlot
+from rnn_tui.ui.widgets.samples import SamplesLog
+from tests.helpers import TINY_APP, SilentLink
+from tests.helpers import app_request as request
+from tests.helpers import app_wait as wait_for
 
-TINY = dict(batch_size=4, seq_len=16, layers=2, hidden=32, embed=8, device="cpu", eval_every=40,
-            sample_every_s=3600, save_every_minutes=60, sample_length=40)
+pytestmark = pytest.mark.slow  # a real trainer in its own process
+
+TINY = TINY_APP
 
 
 class RecordingLink(ProcessLink):
@@ -35,20 +37,6 @@ class RecordingLink(ProcessLink):
         return got
 
 
-def request(small_corpus, tmp_path, **kw) -> TrainRequest:
-    return TrainRequest(corpus_file=small_corpus, overrides={**TINY, **kw}, runs_dir=tmp_path / "runs")
-
-
-async def wait_for(pilot, condition, timeout: float = 90.0, what: str = "condition"):
-    """Let the app run until ``condition()`` holds (events arrive through the app's own poll)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
-
 @pytest.fixture
 def started_app(small_corpus, tmp_path):
     link = RecordingLink(request(small_corpus, tmp_path))
@@ -58,13 +46,15 @@ def started_app(small_corpus, tmp_path):
     if link.alive():
         link.send(ev.Stop(save=False))
         link.join(30)
-    link.terminate()
+    link.close()
 
 
 async def test_training_shows_loss_stats_and_samples(started_app):
     app, link = started_app
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: app.stats.step >= 40 and app.stats.val_loss is not None, what="steps and a val loss")
+        await wait_for(
+            pilot, lambda: app.stats.step >= 40 and app.stats.val_loss is not None, what="steps and a val loss"
+        )
         assert app.query_one(LossPlot).train_points >= 40
         assert app.stats.state in ("training", "evaluating", "saving", "sampling")
         stats_text = str(app.query_one("#stats").render())
@@ -122,7 +112,11 @@ async def test_save_writes_a_loadable_checkpoint(started_app):
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: app.stats.step >= 3, what="first steps")
         await pilot.press("s")
-        await wait_for(pilot, lambda: any(isinstance(e, ev.CheckpointSaved) and e.reason == "manual" for e in link.seen), what="save")
+        await wait_for(
+            pilot,
+            lambda: any(isinstance(e, ev.CheckpointSaved) and e.reason == "manual" for e in link.seen),
+            what="save",
+        )
         saved = next(e for e in link.seen if isinstance(e, ev.CheckpointSaved) and e.reason == "manual")
         ck = ckpt_io.load(saved.path)
         assert ck["step"] == saved.step >= 3
@@ -222,19 +216,6 @@ async def test_finished_run_greys_out_trainer_keys(small_corpus, tmp_path):
     assert app.return_code == 0
 
 
-class SilentLink:
-    """A trainer that never answers: whatever the screen shows came from the app alone."""
-
-    def __init__(self):
-        self.sent: list = []
-
-    def start(self): ...
-    def send(self, command): self.sent.append(command)
-    def poll(self, limit=1000): return []
-    def alive(self): return True
-    def join(self, timeout=None): ...
-
-
 async def test_keys_show_their_effect_before_the_trainer_answers():
     link = SilentLink()
     app = RnnTuiApp(link)
@@ -250,11 +231,12 @@ async def test_keys_show_their_effect_before_the_trainer_answers():
 
 
 async def test_resume_in_the_app_shows_the_history(small_corpus, tmp_path):
+    import queue
+
     from rnn_tui.core.config import TrainConfig
     from rnn_tui.core.corpus import read_corpus
     from rnn_tui.core.runs import RunDir
     from rnn_tui.core.session import run_session
-    import queue
 
     run = RunDir(tmp_path / "runs" / "earlier")
     from rnn_tui.core.trainer import Trainer

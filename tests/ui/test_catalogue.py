@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from textual import events
 from textual.widgets import Input
 
 from rnn_tui.core import events as ev
-from rnn_tui.link import ProcessLink
+from rnn_tui.host.links import ProcessLink
 from rnn_tui.ui.app import RnnTuiApp
-from rnn_tui.ui.dialogs import MAX_PRIME, PrimeScreen
-from tests.ui.test_app import SilentLink, request, wait_for
+from rnn_tui.ui.widgets.dialogs import MAX_PRIME, PrimeScreen
+from tests.helpers import SilentLink
+from tests.helpers import app_request as request
+from tests.helpers import app_wait as wait_for
 
 
 async def paste_prime(app, pilot, text: str) -> None:
@@ -50,6 +53,7 @@ async def test_a_non_ascii_prime_reaches_the_trainer_intact():
     assert sent[-1].prime == prime
 
 
+@pytest.mark.slow
 async def test_a_resize_storm_leaves_the_app_drawn_and_training(small_corpus, tmp_path):
     link = ProcessLink(request(small_corpus, tmp_path))
     link.start()
@@ -71,4 +75,4 @@ async def test_a_resize_storm_leaves_the_app_drawn_and_training(small_corpus, tm
     finally:
         link.send(ev.Stop(save=False))
         link.join(30)
-        link.terminate()
+        link.close()

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from rich.color import Color as RichColor
 from textual.app import App, ComposeResult
 from textual.color import Color
 
-from rnn_tui.ui.heatmap import HALF_BLOCK, HiddenStateHeatmap, display_char
 from rnn_tui.ui.themes import DEFAULT_THEME, register_themes
+from rnn_tui.ui.widgets.heatmap import HALF_BLOCK, HiddenStateHeatmap, display_char
 
 
 class HeatmapApp(App):
@@ -175,7 +172,7 @@ async def test_layer_switching_clamps_and_changes_the_picture():
         assert widget.shown_layer == 0
         await pilot.pause()
         assert widget.describe().startswith("layer 1/2")
-        assert widget.border_title == widget.describe()
+        assert widget.border_subtitle == widget.describe()
         first_layer = widget.get_style_at(x0, 0).color
         assert rgb(first_layer) != rgb(top_layer)
 
@@ -212,11 +209,10 @@ async def test_kind_toggle_shows_cell_state():
         widget.action_toggle_kind()
         assert widget.kind == "h"
 
-        # Without c, toggling does nothing and the action is greyed out.
+        # Without c, toggling does nothing.
         widget.set_probe(text, h)
         widget.action_toggle_kind()
         assert widget.kind == "h"
-        assert widget.check_action("toggle_kind", ()) is None
         with pytest.raises(ValueError):
             widget.kind = "x"
 
@@ -324,12 +320,3 @@ def test_display_char_substitutions():
     assert display_char("é") == ("é", False)
     glyph, substituted = display_char("漢")  # two cells wide
     assert substituted and len(glyph) == 1
-
-
-def test_ui_modules_do_not_import_torch_or_core():
-    code = (
-        "import sys, rnn_tui.ui.heatmap, rnn_tui.ui.themes;"
-        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('rnn_tui.core')];"
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

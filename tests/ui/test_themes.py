@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual.app import App, ComposeResult
 from textual.color import Color
-from textual.widgets import Static
 
 from rnn_tui.ui import themes
-from rnn_tui.ui.heatmap import HiddenStateHeatmap
 from rnn_tui.ui.themes import (
     DEFAULT_THEME,
     VARIABLE_DEFAULTS,
@@ -20,6 +19,8 @@ from rnn_tui.ui.themes import (
     register_themes,
     theme_dirs,
 )
+from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
+from rnn_tui.ui.widgets.loss_plot import LossPlot
 
 REPO_THEMES = Path(__file__).resolve().parents[2] / "themes"
 REQUIRED_VARIABLES = (
@@ -62,9 +63,9 @@ def test_installed_wheel_layout_is_preferred(monkeypatch, tmp_path):
     package = tmp_path / "site-packages" / "rnn_tui"
     data = package / "_data" / "themes"
     data.mkdir(parents=True)
-    import rnn_tui.resources
+    import rnn_tui.core.resources
 
-    monkeypatch.setattr(rnn_tui.resources, "_PKG", package)
+    monkeypatch.setattr(rnn_tui.core.resources, "_PKG", package)
     assert theme_dirs()[0] == data
 
 
@@ -92,8 +93,18 @@ def test_rnn_256_uses_only_xterm_palette_colours():
     palette = _xterm_256()
     values = [
         getattr(theme, field)
-        for field in ("primary", "secondary", "accent", "warning", "error", "success",
-                      "foreground", "background", "surface", "panel")
+        for field in (
+            "primary",
+            "secondary",
+            "accent",
+            "warning",
+            "error",
+            "success",
+            "foreground",
+            "background",
+            "surface",
+            "panel",
+        )
     ] + [theme.variables[name] for name in REQUIRED_VARIABLES]
     for value in values:
         color = Color.parse(value)
@@ -101,9 +112,7 @@ def test_rnn_256_uses_only_xterm_palette_colours():
 
 
 class ThemedApp(App):
-    CSS = """
-    #probe { color: $plot-train; background: $plot-val; }
-    """
+    """The real widgets under each theme: the test reads the colours they draw."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,28 +123,64 @@ class ThemedApp(App):
         return dict(VARIABLE_DEFAULTS)
 
     def compose(self) -> ComposeResult:
-        yield Static("x", id="probe")
+        yield LossPlot()
         yield HiddenStateHeatmap()
 
 
-async def test_app_registers_and_switches_to_every_theme():
+def rgb(value) -> tuple[int, int, int]:
+    c = value if isinstance(value, Color) else Color.parse(value)
+    return (c.r, c.g, c.b)
+
+
+def plot_colours(plot: LossPlot) -> set[tuple[int, int, int]]:
+    out = set()
+    for span in plot.redraw().spans:
+        color = span.style.color if not isinstance(span.style, str) else None
+        if color is not None:
+            t = color.get_truecolor()
+            out.add((t.red, t.green, t.blue))
+    return out
+
+
+def heatmap_colours(heatmap: HiddenStateHeatmap) -> tuple[tuple[int, int, int], ...]:
+    """The colours of -1, +1 (first line: top and bottom half) and 0 (second line, top half)."""
+    first = next(seg for seg in heatmap.render_line(0) if seg.text.startswith("▀"))
+    second = next(seg for seg in heatmap.render_line(1) if seg.text.startswith("▀"))
+    return (
+        rgb(Color.from_rich_color(first.style.color)),
+        rgb(Color.from_rich_color(first.style.bgcolor)),
+        rgb(Color.from_rich_color(second.style.color)),
+    )
+
+
+async def test_every_theme_colours_the_plot_and_heatmap_it_draws():
     app = ThemedApp()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(100, 40)) as pilot:
         assert app.current_theme.name == DEFAULT_THEME
         assert set(app.registered) >= {"rnn-dark", "rnn-light", "rnn-256"}
-        probe = app.query_one("#probe")
+        plot = app.query_one(LossPlot)
+        plot.add_train(np.arange(1, 400), 4.0 - np.log(np.arange(1, 400)) / 3)
+        plot.add_val(300, 2.5)
+        heatmap = app.query_one(HiddenStateHeatmap)
+        text = "abcdefghij"
+        h = np.zeros((1, len(text), 3), dtype=np.float32)
+        h[0, :, 0], h[0, :, 1] = -1.0, 1.0  # unit 2 stays at 0
+        heatmap.set_probe(text, h)
         for name in app.registered:
             app.theme = name
             await pilot.pause()
-            assert app.current_theme.name == name
-            expected = Color.parse(app.current_theme.variables["plot-train"])
-            assert probe.styles.color.rgb == expected.rgb
-            assert app.theme_variables["heatmap-zero"] == app.current_theme.variables["heatmap-zero"]
-        # A built-in Textual theme without our variables still works thanks to the defaults.
+            variables = app.current_theme.variables
+            drawn = plot_colours(plot)
+            for var in ("plot-train", "plot-train-smooth", "plot-val"):
+                assert rgb(variables[var]) in drawn, (name, var)
+            negative, positive, zero = heatmap_colours(heatmap)
+            assert negative == rgb(variables["heatmap-negative"]), name
+            assert positive == rgb(variables["heatmap-positive"]), name
+            assert zero == rgb(variables["heatmap-zero"]), name
+        # A built-in Textual theme without our variables still draws, with the defaults.
         app.theme = "textual-dark"
         await pilot.pause()
-        assert probe.styles.color.rgb == Color.parse(VARIABLE_DEFAULTS["plot-train"]).rgb
+        assert rgb(VARIABLE_DEFAULTS["plot-val"]) in plot_colours(plot)
 
 
 def test_user_theme_overrides_bundled_and_adds_new(isolated_user_config):

@@ -1,22 +1,23 @@
 """The viewer's side: links the live app drives when it watches a run it did not start.
 
-``SocketLink`` connects to a running trainer's control socket (``rnn_tui/control.py``);
-``HistoryLink`` shows a run that is no longer training, from its files. Both have the methods
-of ``TrainerLink``, so the app is the same app whichever it drives.
+``SocketLink`` connects to a running trainer's control socket (``server.py``); ``HistoryLink``
+shows a run that is no longer training, from its files. Both are ``TrainerLink``s
+(``rnn_tui/host/links.py``), so the app is the same app whichever it drives.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import socket
 import threading
 from pathlib import Path
 
 from rnn_tui.core import events as ev
-from rnn_tui.core import wire
 from rnn_tui.core.errors import RnnTuiError
-from rnn_tui.runstate import live_trainer, read_status
+from rnn_tui.core.runs import RunDir
+from rnn_tui.remote import wire
+from rnn_tui.remote.catchup import CatchUp
+from rnn_tui.remote.status import live_trainer, read_status, run_info
 
 
 class AttachError(RnnTuiError):
@@ -28,7 +29,7 @@ class SocketLink:
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue[ev.Event] = queue.Queue()
         self.sock: socket.socket | None = None
         self.trainer_pid: int | None = None
         self.send_lock = threading.Lock()
@@ -43,7 +44,8 @@ class SocketLink:
         sock.settimeout(10)
         try:
             sock.connect(status["socket"])
-            frames, reader = [], wire.FrameReader(wire.MAX_EVENT_BYTES)
+            frames: list[bytes] = []
+            reader = wire.FrameReader(wire.MAX_EVENT_BYTES)
             while not frames:
                 data = sock.recv(65536)
                 if not data:
@@ -69,19 +71,21 @@ class SocketLink:
         self.reader = threading.Thread(target=self._read_loop, args=(reader,), name="viewer-read", daemon=True)
         self.reader.start()
 
-    def _accept(self, e) -> None:
+    def _accept(self, e: object) -> None:
         if isinstance(e, wire.Refused):
             e = ev.Notice("warning", f"the trainer refused a command: {e.reason}")
         elif isinstance(e, wire.Hello):
             return
         if isinstance(e, ev.Finished):
             self.got_finished = True
-        self.events.put(e)
+        self.events.put(e)  # type: ignore[arg-type]  # an event: decode_event checked its type
 
     def _read_loop(self, reader: wire.FrameReader) -> None:
+        sock = self.sock
+        assert sock is not None
         try:
             while True:
-                data = self.sock.recv(1 << 20)
+                data = sock.recv(1 << 20)
                 if not data:
                     return
                 for frame in reader.feed(data):
@@ -101,7 +105,7 @@ class SocketLink:
             pass  # the trainer is gone: alive() says so and the app shows it
 
     def poll(self, limit: int = 1000) -> list[ev.Event]:
-        out = []
+        out: list[ev.Event] = []
         while len(out) < limit:
             try:
                 out.append(self.events.get_nowait())
@@ -124,19 +128,9 @@ class SocketLink:
                 pass
             self.sock.close()
 
-
-def _read_jsonl_tail(path: Path, n: int) -> list[dict]:
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()[-n:]
-    except OSError:
-        return rows
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
+    @property
+    def exit_code(self) -> int | None:
+        return None  # another process's trainer: its exit code is not ours to know
 
 
 class HistoryLink:
@@ -148,41 +142,12 @@ class HistoryLink:
         self.pending: list[ev.Event] = []
 
     def start(self) -> None:
-        from rnn_tui.core.runs import RunDir
-        from rnn_tui.runstate import run_info
-
+        info = run_info(self.run_dir)
         try:
-            record = json.loads((self.run_dir / "config.json").read_text(encoding="utf-8"))
+            record = CatchUp.from_files(RunDir(self.run_dir), read_status(self.run_dir), info.state, info.step or 0)
         except (OSError, ValueError):
             raise AttachError(f"{self.run_dir} has no readable config.json; is it a run directory?") from None
-        info = run_info(self.run_dir)
-        status = read_status(self.run_dir)
-        rows = RunDir(self.run_dir).history()
-        vals = [r["val_loss"] for r in rows if r.get("kind") == "val" and isinstance(r.get("val_loss"), (int, float))]
-        step = info.step or 0
-        cfg = record.get("config", {})
-        latest = self.run_dir / "checkpoints" / "latest.pt"
-        self.pending = [
-            ev.Started(
-                run_dir=str(self.run_dir), corpus=str(record.get("corpus") or ""), config=cfg,
-                vocab_size=int(record.get("vocab_size") or 0), n_params=int(record.get("n_params") or 0),
-                device=str(record.get("device") or "?"), train_chars=0, val_chars=0, batches_per_epoch=0,
-                step=step, best_val=min(vals) if vals else None, last_val=vals[-1] if vals else None,
-                max_steps=cfg.get("max_steps"), max_minutes=cfg.get("max_minutes"),
-            ),
-        ]
-        for s in _read_jsonl_tail(self.run_dir / "samples.jsonl", 3):
-            try:
-                self.pending.append(ev.Sampled(step=int(s["step"]), prime=str(s.get("prime", "")),
-                                               text=str(s["text"]), temperature=float(s.get("temperature", 0.0)),
-                                               top_k=int(s.get("top_k", 0))))
-            except (KeyError, TypeError, ValueError):
-                continue
-        reason = str(status.get("reason") or ("crashed" if info.state == "crashed" else "stopped"))
-        error = status.get("error") or ("the trainer was killed; resume with: rnn-tui train --resume "
-                                        f"{self.run_dir}" if info.state == "crashed" else None)
-        self.pending.append(ev.Finished(reason=reason, step=step,
-                                        checkpoint=str(latest) if latest.exists() else None, error=error))
+        self.pending = record.events(RunDir(self.run_dir))
 
     def send(self, command: ev.Command) -> None:
         pass  # nothing to steer: the app greys the trainer's keys out once it has the Finished event
@@ -200,7 +165,11 @@ class HistoryLink:
     def close(self) -> None:
         pass
 
+    @property
+    def exit_code(self) -> int | None:
+        return None
 
-def link_for(run_dir: Path):
+
+def link_for(run_dir: Path) -> SocketLink | HistoryLink:
     """A live link when the run is training, else its history."""
     return SocketLink(run_dir) if live_trainer(run_dir) is not None else HistoryLink(run_dir)

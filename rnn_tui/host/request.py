@@ -1,4 +1,4 @@
-"""From the command line's words to a running trainer.
+"""What a trainer is asked to do, and building it there.
 
 ``TrainRequest`` is what the ``train`` command was asked to do: plain, picklable values, so it can
 be handed to a trainer in a thread or in a spawned process. ``build_trainer`` turns it into a
@@ -7,10 +7,11 @@ be handed to a trainer in a thread or in a spawned process. ``build_trainer`` tu
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rnn_tui.core.errors import RnnTuiError
 
@@ -26,24 +27,20 @@ class LaunchError(RnnTuiError):
 class TrainRequest:
     corpus_file: Path | None = None
     corpus_name: str | None = None
-    overrides: dict = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
     runs_dir: Path = Path("runs")
     resume: str | None = None
     theme: str | None = None
     run_dir: Path | None = None  # a fresh run's directory when the caller made it (--detach)
 
     def to_json(self) -> str:
-        import json
-
-        def plain(v):
+        def plain(v: object) -> object:
             return str(Path(v).resolve()) if isinstance(v, Path) else v
 
         return json.dumps({k: plain(v) for k, v in vars(self).items()}, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainRequest":
-        import json
-
+    def from_json(cls, text: str) -> TrainRequest:
         data = json.loads(text)
         for key in ("corpus_file", "runs_dir", "run_dir"):
             if data.get(key) is not None:
@@ -52,7 +49,7 @@ class TrainRequest:
 
     def corpus_path(self) -> Path | None:
         """The corpus to read; None when resuming without one (the checkpoint names it)."""
-        from rnn_tui.resources import DEFAULT_CORPUS, bundled_corpora
+        from rnn_tui.core.resources import DEFAULT_CORPUS, bundled_corpora
 
         if self.corpus_file is not None and self.corpus_name is not None:
             raise LaunchError("give either a CORPUS file or --corpus NAME, not both")
@@ -85,18 +82,19 @@ class TrainRequest:
                 raise LaunchError(f"corpus is empty: {path}")
         if self.resume is not None:
             from rnn_tui.core.runs import resolve_checkpoint, run_dir_of
-            from rnn_tui.runstate import live_trainer
+            from rnn_tui.remote.status import live_trainer
 
             ck = resolve_checkpoint(self.resume)
             run_path = run_dir_of(ck)
             live = live_trainer(run_path) if run_path else None
             if live is not None:
-                raise LaunchError(f"{run_path} is training now (pid {live.get('pid')}); "
-                                  f"watch it with: rnn-tui attach {run_path}")
+                raise LaunchError(
+                    f"{run_path} is training now (pid {live.get('pid')}); watch it with: rnn-tui attach {run_path}"
+                )
         TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
 
 
-def build_trainer(request: TrainRequest) -> "Trainer":
+def build_trainer(request: TrainRequest) -> Trainer:
     """A fresh trainer, or one that continues ``request.resume`` exactly."""
     from rnn_tui.core import checkpoint as ckpt_io
     from rnn_tui.core.config import TrainConfig
@@ -107,9 +105,10 @@ def build_trainer(request: TrainRequest) -> "Trainer":
 
     corpus_path = request.corpus_path()
     if request.resume is None:
+        assert corpus_path is not None  # a fresh run always has a corpus (the bundled one by default)
         cfg = TrainConfig(**request.overrides).validate()
         corpus = read_corpus(corpus_path, kind=cfg.vocab)
-        run = RunDir(request.run_dir) if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+        run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
         try:
             return Trainer(cfg, corpus, run=run)
         except BaseException:
@@ -123,11 +122,11 @@ def build_trainer(request: TrainRequest) -> "Trainer":
     ck_path = resolve_checkpoint(request.resume)
     ck = ckpt_io.load(ck_path)
     saved = TrainConfig.from_dict(ck.get("config", {}))
-    changed = [k for k in TrainConfig.ARCHITECTURE if k in request.overrides and request.overrides[k] != getattr(saved, k)]
+    changed = [
+        k for k in TrainConfig.ARCHITECTURE if k in request.overrides and request.overrides[k] != getattr(saved, k)
+    ]
     if changed:
-        raise CheckpointError(
-            "a resumed run keeps its model; cannot change " + ", ".join(f"--{k}" for k in changed)
-        )
+        raise CheckpointError("a resumed run keeps its model; cannot change " + ", ".join(f"--{k}" for k in changed))
     cfg = TrainConfig.from_dict({**saved.to_dict(), **request.overrides}).validate()
     vocab = Vocab.from_dict(ck["vocab"])
     if corpus_path is None:
@@ -137,14 +136,15 @@ def build_trainer(request: TrainRequest) -> "Trainer":
     corpus = read_corpus(corpus_path, kind=vocab.kind, vocab=vocab)
     run_path = run_dir_of(ck_path)
     if run_path:
-        run = RunDir(run_path)
+        run = RunDir(run_path).ensure()
     else:
-        run = RunDir(request.run_dir) if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+        run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
     if cfg.max_steps is not None and trainer.step >= cfg.max_steps:
-        raise CheckpointError(f"this run is already at step {trainer.step:,}, its --max-steps; "
-                              f"resume with a larger --max-steps")
+        raise CheckpointError(
+            f"this run is already at step {trainer.step:,}, its --max-steps; resume with a larger --max-steps"
+        )
     # latest.pt may be older than best.pt (a stop after a bad stretch): never let a worse
     # model replace best.pt because the best loss was forgotten.
     if run.best.exists() and run.best != ck_path:
@@ -153,34 +153,3 @@ def build_trainer(request: TrainRequest) -> "Trainer":
         except CheckpointError:
             pass
     return trainer
-
-
-def run_app(request: TrainRequest) -> int:
-    """The live app; until it can run here (no terminal), fall back to headless with a note."""
-    import sys
-
-    if not sys.stdout.isatty() or not sys.stdin.isatty():
-        raise LaunchError("no terminal here for the live app; use --headless to train with plain output")
-    from rnn_tui.ui.app import run_live_app
-
-    return run_live_app(request)
-
-
-def run_viewer(run_dir: Path, theme: str | None = None) -> int:
-    """The live app on a run started elsewhere: live if it trains, else its history."""
-    import os
-    import sys
-
-    # textual-serve runs this with pipes for stdin/stdout and its own driver
-    if "TEXTUAL_DRIVER" not in os.environ and (not sys.stdout.isatty() or not sys.stdin.isatty()):
-        raise LaunchError("no terminal here for the viewer; follow the run's files instead "
-                          f"(tail -f {Path(run_dir) / 'metrics.jsonl'})")
-    if os.environ.get("TERM") == "dumb":
-        raise LaunchError("this terminal (TERM=dumb) cannot show the viewer")
-    from rnn_tui.viewer import link_for
-
-    link = link_for(Path(run_dir))
-    link.start()
-    from rnn_tui.ui.app import run_viewer_app
-
-    return run_viewer_app(link, theme=theme)

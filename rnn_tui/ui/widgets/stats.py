@@ -11,9 +11,17 @@ from textual.widgets import Static
 LN2 = math.log(2)
 
 STATE_STYLE = {
-    "starting": "$text-muted", "training": "$success", "paused": "$warning", "pausing": "$warning",
-    "evaluating": "$accent", "sampling": "$accent", "saving": "$accent", "stopping": "$warning",
-    "finished": "$text-muted", "failed": "$error", "resuming": "$success",
+    "starting": "$text-muted",
+    "training": "$success",
+    "paused": "$warning",
+    "pausing": "$warning",
+    "evaluating": "$accent",
+    "sampling": "$accent",
+    "saving": "$accent",
+    "stopping": "$warning",
+    "finished": "$text-muted",
+    "failed": "$error",
+    "resuming": "$success",
 }
 
 
@@ -118,8 +126,12 @@ class StatsPanel(Static):
             ("sample", sampling),
             ("lr", f"{lr} · grad norm {gn}"),
             ("speed", f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"),
-            ("time", f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)} {what}".rstrip()
-                     if s.state not in IDLE else fmt_duration(s.elapsed_s)),
+            (
+                "time",
+                f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)} {what}".rstrip()
+                if s.state not in IDLE
+                else fmt_duration(s.elapsed_s),
+            ),
             ("model", f"{fmt_count(s.n_params)} params, {escape(dev)}"),
         ]
         if s.last_saved:

@@ -19,8 +19,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import events as ev
-from .errors import RnnTuiError
+from rnn_tui.core import events as ev
+from rnn_tui.core.errors import RnnTuiError
 
 PROTOCOL = 1
 HEADER = struct.Struct(">I")
@@ -175,6 +175,6 @@ class FrameReader:
                 break
             if len(self.buffer) < HEADER.size + size:
                 break
-            frames.append(bytes(self.buffer[HEADER.size:HEADER.size + size]))
-            del self.buffer[:HEADER.size + size]
+            frames.append(bytes(self.buffer[HEADER.size : HEADER.size + size]))
+            del self.buffer[: HEADER.size + size]
         return frames

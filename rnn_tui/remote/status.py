@@ -1,13 +1,16 @@
-"""Which runs exist and which are alive: ``trainer.json`` in each run directory, and the listing.
+"""Which runs exist and which are alive: the run's lock, ``trainer.json``, and the listing.
 
-A trainer writes ``trainer.json`` (atomically) when it starts serving its control socket, after
-each evaluation and checkpoint, and when it stops. A run whose file says "running" but whose
-process is gone (``kill -9``, a power cut) is shown as crashed; nothing ever has to clean up a
-stale file or socket before a new start. Imports no torch: ``rnn-tui runs`` answers at once.
+A trainer holds an OS lock on ``trainer.lock`` (``flock``) for as long as its process lives, and
+writes ``trainer.json`` (atomically) when it starts, after each evaluation and checkpoint, and
+when it stops. The kernel drops the lock when the process dies, however it dies, so a run whose
+file says "running" but whose lock is free (``kill -9``, a power cut) is shown as crashed, even
+if another process has since taken its old pid; nothing ever has to clean up a stale file or
+socket before a new start. Imports no torch: ``rnn-tui runs`` answers at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -17,9 +20,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-STATUS_FILE = "trainer.json"
-SOCKET_NAME = "control.sock"
+from rnn_tui.core.runs import RunDir, RunDirError, write_text_atomic
+
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 
@@ -27,7 +31,7 @@ def socket_path_for(run_dir: Path) -> Path:
     """``run_dir/control.sock``, or a short path in a private directory when that is too long
     for a Unix socket (the status file records which)."""
     run_dir = Path(run_dir).resolve()
-    path = run_dir / SOCKET_NAME
+    path = RunDir(run_dir).socket
     if len(os.fsencode(str(path))) <= MAX_SOCKET_PATH:
         return path
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"rnn-tui-{os.getuid()}"
@@ -36,19 +40,17 @@ def socket_path_for(run_dir: Path) -> Path:
     return base / (hashlib.sha1(str(run_dir).encode()).hexdigest()[:16] + ".sock")
 
 
-def read_status(run_dir: Path) -> dict:
+def read_status(run_dir: Path) -> dict[str, Any]:
     try:
-        data = json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+        data = json.loads(RunDir(run_dir).status.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
 
 
-def write_status(run_dir: Path, **fields) -> dict:
-    from rnn_tui.core.runs import write_text_atomic
-
+def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
     data = {**read_status(run_dir), **fields, "updated": time.time()}
-    write_text_atomic(Path(run_dir) / STATUS_FILE, json.dumps(data, indent=2) + "\n")
+    write_text_atomic(RunDir(run_dir).status, json.dumps(data, indent=2) + "\n")
     return data
 
 
@@ -83,14 +85,75 @@ def socket_answers(path: str | None, timeout: float = 1.0) -> bool:
         s.close()
 
 
-def live_trainer(run_dir: Path) -> dict | None:
-    """The status of the trainer serving ``run_dir`` now, or None."""
+LOCK_WAIT_S = 1.0  # a listing's probe holds the lock shared for an instant: a new trainer waits it out
+
+
+class RunLock:
+    """The one-trainer-per-run guard: an exclusive ``flock`` on ``RUN/trainer.lock``, held by the
+    trainer for as long as it lives. It needs no socket, status file or pid to be right."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.path = RunDir(run_dir).lock
+        self.fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    pid = read_status(self.run_dir).get("pid")
+                    who = f" (pid {pid})" if isinstance(pid, int) else ""
+                    raise RunDirError(
+                        f"{self.run_dir} is being trained already{who}; watch it with: rnn-tui attach {self.run_dir}"
+                    ) from None
+                time.sleep(0.02)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the lock
+            self.fd = None
+
+
+def lock_held(run_dir: Path) -> bool | None:
+    """Whether a trainer holds ``run_dir``'s lock now; None for a run without a lock file."""
+    try:
+        fd = os.open(RunDir(run_dir).lock, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # and with it the shared lock, if we got it
+
+
+def trainer_alive(run_dir: Path, status: dict[str, Any]) -> bool:
+    """Whether the trainer that wrote ``status`` ("running") still lives."""
+    held = lock_held(run_dir)
+    if held is not None:
+        return held
+    # a run written before runs had locks: its pid, and its socket if it has one
+    return pid_alive(status.get("pid")) and (not status.get("socket") or socket_answers(status.get("socket")))
+
+
+def live_trainer(run_dir: Path) -> dict[str, Any] | None:
+    """The status of the trainer training ``run_dir`` now, or None."""
     status = read_status(run_dir)
     if status.get("state") != "running" or status.get("host") != socket.gethostname():
         return None
-    if not pid_alive(status.get("pid")) or not socket_answers(status.get("socket")):
-        return None
-    return status
+    return status if trainer_alive(run_dir, status) else None
 
 
 @dataclass
@@ -144,26 +207,31 @@ def _best_val(metrics: Path) -> float | None:
 
 
 def run_info(run_dir: Path) -> RunInfo:
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
+    run_dir = run.path
     status = read_status(run_dir)
     try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(run.config.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
-    state = status.get("state") or ("stopped" if (run_dir / "checkpoints" / "latest.pt").exists() else "unknown")
+    if not isinstance(config, dict):
+        config = {}
+    state = status.get("state") or ("stopped" if run.latest.exists() else "unknown")
     pid = status.get("pid") if isinstance(status.get("pid"), int) else None
     if state == "running":
         if status.get("host") not in (None, socket.gethostname()):
             state = f"running on {status['host']}"
-        elif not pid_alive(pid):
+        elif not trainer_alive(run_dir, status):
             state = "crashed"
-    metrics = run_dir / "metrics.jsonl"
-    times = [p.stat().st_mtime for p in (metrics, run_dir / STATUS_FILE, run_dir) if p.exists()]
+    metrics = run.metrics
+    times = [p.stat().st_mtime for p in (metrics, run.status, run_dir) if p.exists()]
     best = status.get("best_val")
     if best is None and metrics.exists():
         best = _best_val(metrics)
     return RunInfo(
-        path=run_dir, corpus=Path(str(config.get("corpus") or "?")).name, state=state,
+        path=run_dir,
+        corpus=Path(str(config.get("corpus") or "?")).name,
+        state=state,
         pid=pid if state == "running" else None,
         step=_last_step(metrics) if metrics.exists() else status.get("step"),
         best_val=best if isinstance(best, (int, float)) and math.isfinite(best) else None,
@@ -176,19 +244,17 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    found = [p for p in runs_dir.iterdir() if p.is_dir() and ((p / "config.json").exists() or (p / STATUS_FILE).exists())]
+    found = [p for p in runs_dir.iterdir() if RunDir(p).is_run()]
     return sorted((run_info(p) for p in found), key=lambda r: (r.updated, r.name))
 
 
 def find_run(arg: str | None, runs_dir: Path) -> Path:
     """A run directory from a path, a name under ``runs_dir``, or (None) the newest running run,
     else the newest run."""
-    from rnn_tui.core.runs import RunDirError
-
     if arg:
         p = Path(arg)
         for candidate in (p, Path(runs_dir) / arg):
-            if candidate.is_dir() and ((candidate / "config.json").exists() or (candidate / STATUS_FILE).exists()):
+            if RunDir(candidate).is_run():
                 return candidate
         if p.is_file() and p.parent.name == "checkpoints":
             return p.parent.parent

@@ -3,34 +3,32 @@
 
 Every trainer process serves one, so any run can be watched and steered from another terminal.
 Only the owner can connect: the run directory is 0700, the socket 0600, and a connecting peer's
-uid (SO_PEERCRED) must be ours. Commands arrive as frames (see ``core/wire.py``) and go into the
+uid (SO_PEERCRED) must be ours. Commands arrive as frames (see ``wire.py``) and go into the
 session's inbox, so a viewer steers exactly as the app's own keys do. Events are encoded once on
 the trainer thread and queued per viewer; sending happens on each viewer's own thread, so a slow
 or stuck viewer cannot stall training (it is dropped when its queue fills).
 
-A viewer that joins late first gets the run's state so far: the ``Started`` event brought up to
-date (its step and losses), the sampling settings, the newest samples and hidden states; the
-loss history up to that step it reads from ``metrics.jsonl``, which is written before each
-``Progress`` event is published.
+A viewer that joins late first gets the run's state so far (``catchup.py``). The server only
+serves: the trainer's state file (``trainer.json``) and the run's lock belong to the session's
+host (``rnn_tui/host/serve.py``).
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import os
 import queue
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rnn_tui.core import events as ev
-from rnn_tui.core import wire
-from rnn_tui.core.runs import RunDirError
-from rnn_tui.runstate import live_trainer, socket_path_for, write_status
+from rnn_tui.core.runs import RunDir
+from rnn_tui.remote import wire
+from rnn_tui.remote.catchup import CatchUp
+from rnn_tui.remote.status import socket_path_for
 
 MAX_VIEWERS = 16
 VIEWER_QUEUE = 2000  # frames (a few minutes of events) before a stuck viewer is dropped
@@ -38,7 +36,7 @@ _PEERCRED = struct.Struct("3i")
 
 
 class _Viewer:
-    def __init__(self, server: "ControlServer", conn: socket.socket, peer: str):
+    def __init__(self, server: ControlServer, conn: socket.socket, peer: str):
         self.server = server
         self.conn = conn
         self.peer = peer
@@ -117,34 +115,22 @@ class _Viewer:
 class ControlServer:
     """Serve ``run_dir``'s control socket; ``submit`` receives the viewers' commands."""
 
-    def __init__(self, run_dir: str | Path, submit: Callable[[ev.Command], None],
-                 log_file: str | Path | None = None):
-        self.run_dir = Path(run_dir).resolve()
+    def __init__(self, run_dir: str | Path, submit: Callable[[ev.Command], None], log_file: str | Path | None = None):
+        self.run = RunDir(Path(run_dir).resolve())
+        self.run_dir = self.run.path
         self.submit = submit
-        self.log_path = Path(log_file) if log_file else self.run_dir / "control.log"
+        self.log_path = Path(log_file) if log_file else self.run.control_log
         self.path: Path | None = None
         self.sock: socket.socket | None = None
         self.viewers: list[_Viewer] = []
         self.lock = threading.RLock()
         self.allowed_uid = os.getuid()
-        # what a late viewer is shown first
-        self.started: ev.Started | None = None
-        self.progress: ev.Progress | None = None
-        self.best_val: float | None = None
-        self.last_val: float | None = None
-        self.samples: collections.deque = collections.deque(maxlen=3)
-        self.probed: ev.Probed | None = None
-        self.saved: ev.CheckpointSaved | None = None
-        self.state: ev.StateChanged | None = None
-        self.sampling: ev.SamplingChanged | None = None
-        self.finished: ev.Finished | None = None
+        self.record = CatchUp()  # what a late viewer is shown first
 
     # ------------------------------------------------------------------ life
-    def start(self) -> "ControlServer":
-        live = live_trainer(self.run_dir)
-        if live is not None and live.get("pid") != os.getpid():
-            raise RunDirError(f"{self.run_dir} is being trained already (pid {live.get('pid')}); "
-                              f"watch it with: rnn-tui attach {self.run_dir}")
+    def start(self) -> ControlServer:
+        """Serve; a stale socket file (a killed trainer's) is replaced. One trainer per run is the
+        caller's guard (the run's lock), not the socket's."""
         os.chmod(self.run_dir, 0o700)
         path = socket_path_for(self.run_dir)
         try:
@@ -155,19 +141,19 @@ class ControlServer:
         old_umask = os.umask(0o177)  # born 0600: no moment when others could connect
         try:
             sock.bind(str(path))
+        except OSError:
+            sock.close()
+            raise
         finally:
             os.umask(old_umask)
         os.chmod(path, 0o600)
         sock.listen(MAX_VIEWERS)
         self.sock, self.path = sock, path
-        write_status(self.run_dir, state="running", pid=os.getpid(), host=socket.gethostname(),
-                     socket=str(path), started=time.time(), error=None)
         threading.Thread(target=self._accept_loop, name="control-accept", daemon=True).start()
         return self
 
-    def close(self, finished: ev.Finished | None = None) -> None:
+    def close(self) -> None:
         """Stop serving: viewers get what is queued (the ``Finished`` event), then EOF."""
-        finished = finished or self.finished
         if self.sock is not None:
             sock, self.sock = self.sock, None
             try:
@@ -187,17 +173,6 @@ class ControlServer:
         deadline = time.monotonic() + 2.0
         for v in viewers:
             v.closed.wait(max(0.0, deadline - time.monotonic()))
-        state = "failed" if finished is not None and finished.error else "finished"
-        if finished is not None and finished.reason == "stopped" and not finished.error:
-            state = "stopped"
-        fields = dict(state=state)
-        if finished is not None:
-            fields.update(step=finished.step, reason=finished.reason, error=finished.error,
-                          checkpoint=finished.checkpoint)
-        try:
-            write_status(self.run_dir, **fields)
-        except OSError:
-            pass
 
     def log(self, message: str) -> None:
         try:
@@ -232,7 +207,10 @@ class ControlServer:
                 return
             viewer = _Viewer(self, conn, f"pid {pid}")
             viewer.offer(wire.encode(wire.Hello(wire.PROTOCOL, os.getpid(), str(self.run_dir))))
-            for e in self.catch_up():
+            # Under the lock, so no event is published meanwhile: the history read now ends at
+            # the step of the last Progress published (metrics.jsonl is written before each),
+            # and every later event reaches this viewer live; no point is lost or shown twice.
+            for e in self.record.events(self.run):
                 viewer.offer(wire.encode(e))
             self.viewers.append(viewer)
 
@@ -246,80 +224,12 @@ class ControlServer:
         with self.lock:
             return len(self.viewers)
 
-    def catch_up(self) -> list[ev.Event]:
-        """The events that bring a new viewer to the run's present (called under the lock)."""
-        out: list[ev.Event] = []
-        if self.started is not None:
-            step = self.progress.step if self.progress else self.started.step
-            out.append(dataclasses.replace(self.started, step=step, best_val=self.best_val,
-                                           last_val=self.last_val))
-        if self.sampling is not None:
-            out.append(self.sampling)
-        if self.progress is not None:
-            # the numbers of the stats panel; the points themselves come from metrics.jsonl
-            out.append(dataclasses.replace(self.progress, steps=[], losses=[]))
-        out.extend(self.samples)
-        if self.probed is not None:
-            out.append(self.probed)
-        if self.saved is not None:
-            out.append(dataclasses.replace(self.saved, reason="periodic")
-                       if self.saved.reason in ("manual", "final") else self.saved)
-        if self.state is not None:
-            out.append(self.state)
-        if self.finished is not None:
-            out.append(self.finished)
-        return out
-
     # ------------------------------------------------------------------ events (trainer thread)
     def publish(self, e: ev.Event) -> None:
         with self.lock:
-            self._remember(e)
+            self.record.observe(e)
             viewers = list(self.viewers)
         if viewers:
             frame = wire.encode(e)
             for v in viewers:
                 v.offer(frame)
-        if isinstance(e, (ev.Evaluated, ev.CheckpointSaved)):
-            try:
-                write_status(self.run_dir, step=e.step, best_val=self.best_val)
-            except OSError:
-                pass
-
-    def _remember(self, e: ev.Event) -> None:
-        if isinstance(e, ev.Started):
-            self.started, self.best_val, self.last_val = e, e.best_val, e.last_val
-        elif isinstance(e, ev.Progress):
-            self.progress = e
-        elif isinstance(e, ev.Evaluated):
-            self.best_val, self.last_val = e.best_val, e.val_loss
-        elif isinstance(e, ev.Sampled):
-            self.samples.append(e)
-        elif isinstance(e, ev.Probed):
-            self.probed = e
-        elif isinstance(e, ev.CheckpointSaved):
-            self.saved = e
-        elif isinstance(e, ev.StateChanged):
-            self.state = e
-        elif isinstance(e, ev.SamplingChanged):
-            self.sampling = e
-        elif isinstance(e, ev.Finished):
-            self.finished = e
-
-
-def open_control(run_dir, submit, emit: Callable[[ev.Event], None]) -> ControlServer | None:
-    """Start serving ``run_dir``; if that is impossible, say so and train on without viewers.
-    A second trainer on the same run is refused (raised), never silently started."""
-    server = ControlServer(run_dir, submit)
-    try:
-        return server.start()
-    except OSError as exc:
-        emit(ev.Notice("warning", f"other terminals cannot attach to this run: {exc.strerror or exc}"))
-        return None
-
-
-def fanout(*sinks: Callable[[ev.Event], None]) -> Callable[[ev.Event], None]:
-    def emit(e: ev.Event) -> None:
-        for sink in sinks:
-            sink(e)
-
-    return emit

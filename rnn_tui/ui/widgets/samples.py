@@ -13,8 +13,7 @@ class SamplesLog(RichLog):
 
     def __init__(self, **kw) -> None:
         # min_width: RichLog wraps at no less than this (78 by default, wider than the panel at 80x24)
-        super().__init__(wrap=True, markup=False, highlight=False, max_lines=2000, auto_scroll=True,
-                         min_width=20, **kw)
+        super().__init__(wrap=True, markup=False, highlight=False, max_lines=2000, auto_scroll=True, min_width=20, **kw)
         self.count = 0
 
     def add_sample(self, step: int, prime: str, text: str, temperature: float, top_k: int) -> None:

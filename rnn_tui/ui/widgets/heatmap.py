@@ -46,7 +46,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-__all__ = ["HiddenStateHeatmap", "display_char", "HALF_BLOCK", "LEVELS"]
+__all__ = ["HALF_BLOCK", "LEVELS", "HiddenStateHeatmap", "display_char"]
 
 HALF_BLOCK = "▀"
 LEVELS = 8
@@ -117,7 +117,6 @@ class HiddenStateHeatmap(Widget):
     def __init__(
         self,
         *,
-        auto_title: bool = True,
         gutter: bool = True,
         name: str | None = None,
         id: str | None = None,
@@ -126,12 +125,9 @@ class HiddenStateHeatmap(Widget):
     ) -> None:
         """
         Args:
-            auto_title: keep ``border_title`` set to :meth:`describe` (shown
-                when the widget has a border).
             gutter: show unit indices in a left gutter when there is room.
         """
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self.auto_title = auto_title
         self.show_gutter = gutter
         self._text: str = ""
         self._h: np.ndarray | None = None
@@ -176,9 +172,7 @@ class HiddenStateHeatmap(Widget):
         if h_arr.ndim != 3:
             raise ValueError(f"h must be shaped (layers, T, hidden), got {h_arr.shape}")
         if h_arr.shape[1] != len(text):
-            raise ValueError(
-                f"h has {h_arr.shape[1]} time steps but the text has {len(text)} characters"
-            )
+            raise ValueError(f"h has {h_arr.shape[1]} time steps but the text has {len(text)} characters")
         c_arr: np.ndarray | None = None
         if c is not None:
             c_arr = np.array(c, dtype=np.float32, copy=True)
@@ -242,13 +236,6 @@ class HiddenStateHeatmap(Widget):
         if self._c is None:
             return
         self.kind = "c" if self.kind == "h" else "h"
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle_kind" and self._c is None:
-            return None
-        if action == "next_layer" and self._n_layers <= 1:
-            return None
-        return True
 
     # ------------------------------------------------------------ reactives
 
@@ -318,15 +305,13 @@ class HiddenStateHeatmap(Widget):
             self.refresh()
 
     def _update_title(self) -> None:
-        if not self.auto_title:
-            return
-        # Unit count depends on the size; estimate it without building strips.
+        """Keep ``border_subtitle`` saying what is shown (the unit count depends on the size)."""
         if self._h is not None:
             lines = self._layout_lines(self.size.height)[0]
             self._units_shown = min(self._h.shape[2], 2 * lines)
-        title = self.describe()
-        if str(self.border_title or "") != title:
-            self.border_title = title
+        subtitle = self.describe()
+        if str(self.border_subtitle or "") != subtitle:
+            self.border_subtitle = subtitle
 
     def _effective_kind(self) -> str:
         return "c" if self.kind == "c" and self._c is not None else "h"
@@ -445,11 +430,9 @@ class HiddenStateHeatmap(Widget):
         colors.append(background)  # _EMPTY
         rich_colors = [c.rich_color for c in colors]
         self._pair_styles = [
-            Style(color=rich_colors[top], bgcolor=rich_colors[bottom])
-            for top in range(_P)
-            for bottom in range(_P)
+            Style(color=rich_colors[top], bgcolor=rich_colors[bottom]) for top in range(_P) for bottom in range(_P)
         ]
-        self._run_cache: dict[int, Segment] = {}
+        self._run_cache = {}
         self._palette_key = key
 
     def _background(self) -> Color:
@@ -503,10 +486,10 @@ class HiddenStateHeatmap(Widget):
         values = self._display_values()
         if values is None or values.shape[1] == 0:
             self._shown_units = []
-            strips = [blank] * height
+            empty = [blank] * height
             message = "no probe yet"[:width]
             pad = (width - len(message)) // 2
-            strips[height // 2] = Strip(
+            empty[height // 2] = Strip(
                 [
                     Segment(" " * pad, base),
                     Segment(message, base + Style(dim=True)),
@@ -514,7 +497,7 @@ class HiddenStateHeatmap(Widget):
                 ],
                 width,
             )
-            return strips
+            return empty
 
         background = self._background()
         self._ensure_palette(background)
@@ -543,9 +526,7 @@ class HiddenStateHeatmap(Widget):
             window = values[start:, shown]  # (n_chars, slots)
             levels = np.rint(window * LEVELS).astype(np.intp) + LEVELS
             if slots % 2:
-                levels = np.concatenate(
-                    [levels, np.full((n_chars, 1), _EMPTY, dtype=np.intp)], axis=1
-                )
+                levels = np.concatenate([levels, np.full((n_chars, 1), _EMPTY, dtype=np.intp)], axis=1)
             codes = (levels[:, 0::2] * _P + levels[:, 1::2]).T  # (used_lines, n_chars)
             # Run-length encode each line so equal neighbours share one segment.
             change = codes[:, 1:] != codes[:, :-1]
@@ -573,9 +554,7 @@ class HiddenStateHeatmap(Widget):
                     seg_key = code * _RUN_KEY + e - s
                     segment = run_cache.get(seg_key)
                     if segment is None:
-                        segment = run_cache[seg_key] = Segment(
-                            HALF_BLOCK * (e - s), styles[code]
-                        )
+                        segment = run_cache[seg_key] = Segment(HALF_BLOCK * (e - s), styles[code])
                     segments.append(segment)
                 if tail_seg is not None:
                     segments.append(tail_seg)

@@ -1,0 +1,147 @@
+"""Training in the background: ``rnn-tui train --detach`` and the app's ``d`` key.
+
+``start_detached`` (front end, no torch) makes the run directory, writes the request there, and
+starts ``python -m rnn_tui.host.detached RUN/request.json`` in a new session with no terminal: an SSH
+drop, a closed tmux pane or the shell's exit cannot reach it. It waits until the trainer serves
+its control socket (or fails, and then reports why), and returns. The trainer runs the same
+``Session`` as the app and the headless CLI; viewers steer it through the socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rnn_tui.core import events as ev
+from rnn_tui.core.runs import RunDir, resolve_checkpoint, run_dir_of, write_text_atomic
+from rnn_tui.host.request import LaunchError, TrainRequest
+from rnn_tui.remote.status import live_trainer, read_status, write_status
+
+STARTUP_TIMEOUT_S = 300.0  # importing torch and encoding a huge corpus on a slow disk
+
+
+def _run_dir_for(request: TrainRequest) -> tuple[Path, bool]:
+    """The directory the detached trainer will write, and whether it was made just now."""
+    if request.resume is not None:
+        existing = run_dir_of(resolve_checkpoint(request.resume))
+        if existing is not None:
+            return existing, False
+    path = request.corpus_path()
+    stem = path.stem if path is not None else Path(str(request.resume)).stem
+    return RunDir.create(request.runs_dir, stem).path, True
+
+
+def start_detached(request: TrainRequest, timeout: float = STARTUP_TIMEOUT_S) -> tuple[Path, int]:
+    """Start a background trainer for ``request``; its run directory and pid once it trains."""
+    run_dir, made = _run_dir_for(request)
+    run = RunDir(run_dir.resolve())
+    run_dir = run.path
+    request = dataclasses.replace(request, run_dir=run_dir if made else None)
+    request_file = run.request
+    write_text_atomic(request_file, request.to_json())
+    write_status(run_dir, state="starting", pid=None, host=socket.gethostname(), error=None)
+    log = open(run.trainer_log, "ab")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rnn_tui.host.detached", str(request_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = read_status(run_dir)
+        if status.get("state") == "running" and status.get("pid") == proc.pid:
+            return run_dir, proc.pid
+        code = proc.poll()
+        if code is not None or status.get("state") in ("failed", "finished", "stopped"):
+            proc.wait()
+            error = (
+                read_status(run_dir).get("error")
+                or _last_line(run.trainer_log)
+                or f"the background trainer exited with code {code}"
+            )
+            if made and not run.latest.exists():
+                shutil.rmtree(run_dir, ignore_errors=True)  # a run that never trained leaves nothing behind
+            raise LaunchError(error)
+        time.sleep(0.1)
+    raise LaunchError(
+        f"the background trainer (pid {proc.pid}) did not start within {timeout:.0f} s; see {run.trainer_log}"
+    )
+
+
+def _last_line(path: Path) -> str | None:
+    try:
+        lines = [x for x in path.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return None
+    return lines[-1][:300] if lines else None
+
+
+def main(argv: list[str]) -> int:
+    """The background trainer's process."""
+    from rnn_tui.host.serve import serve_session
+
+    request_file = Path(argv[0])
+    run_dir = request_file.parent
+
+    def log(message: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
+
+    def note(e: ev.Event) -> None:
+        # the log says what a person watching would have wanted to know
+        match e:
+            case ev.Started():
+                log(f"training {e.corpus} on {e.device}, {e.n_params:,} parameters, from step {e.step}")
+            case ev.Evaluated():
+                log(f"step {e.step}: val loss {e.val_loss:.4f} (best {e.best_val:.4f})")
+            case ev.CheckpointSaved():
+                log(f"saved {e.path} at step {e.step} ({e.reason})")
+            case ev.Notice():
+                log(f"{e.level}: {e.message}")
+            case ev.Finished():
+                log(f"finished ({e.reason}) at step {e.step}" + (f": {e.error}" if e.error else ""))
+            case _:
+                pass
+
+    try:
+        request = TrainRequest.from_json(request_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        log(f"error: cannot read {request_file}: {exc}")
+        write_status(run_dir, state="failed", pid=os.getpid(), error=f"cannot read {request_file}")
+        return 2
+
+    def stopping(signum: int) -> None:
+        log(f"got signal {signum}: saving and stopping")
+
+    inbox: queue.Queue[ev.Command] = queue.Queue()
+    done = serve_session(
+        request,
+        inbox,
+        note,
+        stop_signals=(signal.SIGTERM, signal.SIGINT),
+        ignore_signals=(signal.SIGHUP,),  # no terminal to lose; ignore a stray one
+        on_stop_signal=stopping,
+        on_internal_error=log,
+    )
+    if done.reason == "refused":
+        if live_trainer(run_dir) is None:  # the run is not another trainer's: say why this one failed
+            write_status(run_dir, state="failed", pid=os.getpid(), error=done.error)
+        return 2
+    return 1 if done.error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,126 @@
+"""``rnn-tui train --headless``: the same session as the app, printed as a progress bar and lines."""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import signal
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rnn_tui.core import events as ev
+from rnn_tui.host.request import LaunchError, TrainRequest
+from rnn_tui.host.serve import serve_session
+
+LN2 = math.log(2)
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
+
+
+def run_headless(request: TrainRequest, console: Console | None = None) -> int:
+    """Train with plain output; the exit code (a request refused raises ``LaunchError``)."""
+    console = console or Console(stderr=False, highlight=False)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        # No refresh thread: it would take the GIL from training ten times a second. The bar is
+        # redrawn when progress arrives (twice a second).
+        auto_refresh=False,
+    )
+    task = bar.add_task("training", total=None, info="")
+    last = {"loss": math.nan, "rate": 0.0, "lr": 0.0, "gnorm": 0.0, "epoch": 0.0}
+    print_line = bar.console.print
+
+    def show(e: ev.Event) -> None:
+        match e:
+            case ev.Started():
+                bar.update(task, total=e.max_steps or None, completed=e.step)
+                bar.start()
+                resumed = f", resumed at step {e.step}" if e.step else ""
+                print_line(
+                    f"run {e.run_dir}: {e.corpus} ({e.train_chars:,} train / {e.val_chars:,} val chars, "
+                    f"vocab {e.vocab_size}), {e.n_params:,} parameters on {e.device}{resumed}",
+                    soft_wrap=True,
+                )
+            case ev.Progress():
+                last.update(
+                    loss=sum(e.losses) / len(e.losses), rate=e.chars_per_s, lr=e.lr, gnorm=e.grad_norm, epoch=e.epoch
+                )
+                bar.update(
+                    task,
+                    completed=e.step,
+                    info=f"loss {last['loss']:.3f}  {fmt_rate(e.chars_per_s)} chars/s  epoch {e.epoch:.2f}",
+                )
+                bar.refresh()
+            case ev.Evaluated():
+                best = " (best)" if e.is_best else ""
+                print_line(
+                    f"step {e.step:>6} | epoch {last['epoch']:5.2f} | train {last['loss']:.4f} "
+                    f"({last['loss'] / LN2:.3f} bpc) | val {e.val_loss:.4f} ({e.val_loss / LN2:.3f} bpc){best} "
+                    f"| {fmt_rate(last['rate'])} chars/s | lr {last['lr']:.2e} | grad {last['gnorm']:.2f}",
+                    soft_wrap=True,
+                )
+            case ev.Sampled():
+                print_line(f"[dim]--- sample at step {e.step} (T={e.temperature:g}) ---[/dim]")
+                print_line(e.prime + e.text, markup=False, highlight=False)
+                print_line("[dim]---[/dim]")
+            case ev.CheckpointSaved() if e.reason in ("manual", "final"):
+                print_line(f"saved {e.path} (step {e.step})", soft_wrap=True)
+            case ev.Notice():
+                print_line(f"{e.level}: {e.message}", markup=False)
+            case ev.Finished() if e.error and e.reason != "refused":
+                print_line(f"stopped at step {e.step}: {e.error}", markup=False)
+            case _:
+                pass
+
+    def emit(e: ev.Event) -> None:
+        # Printing must never cost the run: after an SSH drop the terminal is gone (EIO), and a
+        # closed pipe (| head) raises too. The session goes on and saves either way.
+        try:
+            show(e)
+        except (OSError, ValueError):
+            pass
+
+    interrupts = 0
+
+    def on_stop_signal(signum: int) -> None:
+        # The first signal stops cleanly between steps and saves; a second Ctrl+C quits at once.
+        nonlocal interrupts
+        interrupts += 1
+        if signum == signal.SIGINT and interrupts > 1:
+            os._exit(130)
+        if signum == signal.SIGINT:
+            try:
+                print_line("stopping after this step and saving… (Ctrl+C again quits without saving)")
+            except (OSError, ValueError):
+                pass
+
+    inbox: queue.Queue[ev.Command] = queue.Queue()
+    try:
+        done = serve_session(
+            request,
+            inbox,
+            emit,
+            stop_signals=(signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+            on_stop_signal=on_stop_signal,
+        )
+    finally:
+        bar.stop()
+    if done.reason == "refused":
+        raise LaunchError(done.error or "the run could not start")
+    if done.error:
+        return 1
+    try:
+        console.print(f"finished ({done.reason}) at step {done.step}; checkpoint {done.checkpoint}", soft_wrap=True)
+    except (OSError, ValueError):
+        pass
+    return 0

@@ -1,0 +1,118 @@
+"""Running the app: the live app on its own trainer, a viewer of a run elsewhere, and the hand-over
+to a background trainer (the ``d`` key). What the person sees in the shell after the app closes
+is said here too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.host.request import LaunchError, TrainRequest
+
+
+def check_terminal(what: str, hint: str) -> None:
+    """A terminal the app can draw on, or one line saying what to use instead."""
+    # textual-serve runs the app with pipes for stdin/stdout and its own driver
+    if "TEXTUAL_DRIVER" not in os.environ and (not sys.stdout.isatty() or not sys.stdin.isatty()):
+        raise LaunchError(f"no terminal here for the {what}; {hint}")
+    if os.environ.get("TERM") == "dumb":
+        raise LaunchError(f"this terminal (TERM=dumb) cannot show the {what}; {hint}")
+
+
+def check_theme(theme: str | None) -> None:
+    if theme is None:
+        return
+    from textual.theme import BUILTIN_THEMES
+
+    from rnn_tui.ui.themes import load_themes
+
+    names = set(load_themes()) | set(BUILTIN_THEMES)
+    if theme not in names:
+        raise LaunchError(f"unknown theme {theme!r} (available: {', '.join(sorted(names))})")
+
+
+def run_live_app(request: TrainRequest) -> int:
+    """Start the trainer process, run the app, and report how it ended (exit code)."""
+    check_terminal("live app", "use --headless to train with plain output")
+    check_theme(request.theme)
+    from rnn_tui.host.links import ProcessLink
+    from rnn_tui.ui.app import RnnTuiApp
+
+    link = ProcessLink(request)
+    link.start()  # before App.run(): see rnn_tui/host/links.py
+    app = RnnTuiApp(link, theme=request.theme)
+    try:
+        app.run()
+    finally:
+        link.join(1)
+        if link.alive():
+            # the app crashed, or q was pressed twice: the trainer still saves before it stops
+            print("rnn-tui: waiting for the trainer to stop…", file=sys.stderr)
+        link.close()
+    if app.exit_message:
+        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+        return 2
+    fin = app.finished
+    if app.detach_requested and fin is not None and fin.checkpoint and fin.reason == "stopped":
+        overrides = dict(request.overrides)
+        budget = app.started.config.get("max_minutes") if app.started else None
+        if budget:  # the background trainer trains for what is left of the budget, not all of it again
+            overrides["max_minutes"] = max(0.01, budget - (app.stats.elapsed_s or 0.0) / 60)
+        return hand_over_to_background(
+            dataclasses.replace(request, overrides=overrides), Path(fin.checkpoint).parent.parent
+        )
+    if fin is not None and fin.checkpoint:
+        run_dir = Path(fin.checkpoint).parent.parent
+        print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
+        more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
+        print(f"resume with: rnn-tui train --resume {run_dir}{more}")
+    return app.return_code or 0
+
+
+def hand_over_to_background(request: TrainRequest, run_dir: Path) -> int:
+    """Continue the run the app just saved in a background trainer (the d key)."""
+    from rnn_tui.host.detached import start_detached
+
+    print(f"rnn-tui: starting a background trainer for {run_dir}…")
+    try:
+        run_dir, pid = start_detached(dataclasses.replace(request, resume=str(run_dir), run_dir=None))
+    except RnnTuiError as exc:
+        print(f"rnn-tui: error: could not continue in the background: {exc}", file=sys.stderr)
+        print(f"resume with: rnn-tui train --resume {run_dir}", file=sys.stderr)
+        return 2
+    print(f"training in the background: {run_dir} (pid {pid})")
+    print(f"  watch and steer it:  rnn-tui attach {run_dir}")
+    return 0
+
+
+def run_viewer_app(run_dir: Path, theme: str | None = None) -> int:
+    """The live app on a run started elsewhere: live if it trains, else its history. Leaving it
+    never stops the trainer."""
+    from rnn_tui.core.runs import RunDir
+
+    check_terminal("viewer", f"follow the run's files instead (tail -f {RunDir(run_dir).metrics})")
+    check_theme(theme)
+    from rnn_tui.remote.client import link_for
+    from rnn_tui.ui.app import RnnTuiApp
+
+    link = link_for(Path(run_dir))
+    link.start()
+    app = RnnTuiApp(link, theme=theme, viewer=True)
+    try:
+        app.run()
+    finally:
+        link.close()
+    if app.exit_message:
+        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+        return 2
+    fin = app.finished
+    if fin is None:
+        print(f"rnn-tui: left the viewer; the run goes on. Come back with: rnn-tui attach {run_dir}")
+    elif app.quitting and fin.checkpoint:
+        print(f"rnn-tui: the trainer stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
+        print(f"resume with: rnn-tui train --resume {run_dir}")
+    return app.return_code or 0

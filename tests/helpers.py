@@ -1,0 +1,219 @@
+"""What several test modules share: running the real command, waiting without sleeping blindly,
+a terminal (tmux) to read as a person would, and tiny models."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rnn_tui.core import events as ev
+
+# A model small enough to train in a test's seconds, as command-line options.
+TINY_ARGS = (
+    "--batch-size 4 --seq-len 16 --layers 1 --hidden 32 --embed 8 --device cpu --threads 1 --sample-every 3600".split()
+)
+
+
+def tiny_config(**kw):
+    from rnn_tui.core.config import TrainConfig
+
+    base = dict(
+        batch_size=8,
+        seq_len=32,
+        layers=1,
+        hidden=64,
+        embed=16,
+        lr=1e-2,
+        warmup_steps=5,
+        eval_every=1000,
+        sample_every_s=3600,
+        save_every_minutes=60,
+        device="cpu",
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def rnn_tui(
+    *args: object, cwd: Path | None = None, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess, as a user runs it (wide, colourless output)."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_tui", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def command(*args: object) -> str:
+    """The real command as one shell line (for tmux)."""
+    return " ".join(shlex.quote(str(a)) for a in [sys.executable, "-m", "rnn_tui", *args])
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    """A refusal as the user sees it: non-zero exit, one line on stderr, no traceback."""
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll files or processes (they offer no event to await) until ``condition()``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+async def app_wait(pilot, condition: Callable[[], object], timeout: float = 90.0, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds (events arrive through the app's own poll)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+class Tmux:
+    """A real terminal: the command runs in a detached tmux session we type into and read."""
+
+    def __init__(self, command: str, width: int = 80, height: int = 24, env: dict[str, str] | None = None):
+        self.name = f"rnn-tui-test-{uuid.uuid4().hex[:8]}"
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), command],
+            check=True,
+            env={**os.environ, "TERM": "xterm-256color", **(env or {})},
+        )
+
+    def screen(self) -> str:
+        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        return out.stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def resize(self, width: int, height: int) -> None:
+        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)], check=True)
+
+    def wait_for(self, predicate: Callable[[str], object], timeout: float = 90, what: str = "") -> str:
+        """Poll the screen until ``predicate(screen)``: a terminal offers no event to await."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if predicate(text):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+class SilentLink:
+    """A trainer that never answers: whatever the screen shows came from the app alone."""
+
+    def __init__(self) -> None:
+        self.sent: list[ev.Command] = []
+
+    def start(self) -> None: ...
+    def send(self, command: ev.Command) -> None:
+        self.sent.append(command)
+
+    def poll(self, limit: int = 1000) -> list[ev.Event]:
+        return []
+
+    def alive(self) -> bool:
+        return True
+
+    def join(self, timeout: float | None = None) -> None: ...
+    def close(self) -> None: ...
+
+    @property
+    def exit_code(self) -> int | None:
+        return None
+
+
+def simple_encoding(raw: bytes, kind: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """The obvious whole-file method (decode everything, sort the code points) as a reference."""
+    if kind == "char":
+        text = raw.decode("utf-8")
+        text = text[1:] if text.startswith("\ufeff") else text
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    else:
+        codes = np.frombuffer(raw, dtype=np.uint8)
+    table = np.unique(codes)
+    return tuple(int(c) for c in table), np.searchsorted(table, codes)
+
+
+def detach_args(sample_every: float = 2) -> list[str]:
+    """A tiny model for background runs that viewers watch: evaluations and samples come often."""
+    tiny = "--batch-size 8 --seq-len 32 --layers 1 --hidden 48 --embed 16 --device cpu --threads 1"
+    return [
+        *tiny.split(),
+        "--eval-every",
+        "100",
+        "--eval-chars",
+        "4000",
+        "--sample-every",
+        str(sample_every),
+        "--sample-length",
+        "40",
+    ]
+
+
+# A tiny model for the live app's tests (a real trainer in its own process).
+TINY_APP = dict(
+    batch_size=4,
+    seq_len=16,
+    layers=2,
+    hidden=32,
+    embed=8,
+    device="cpu",
+    eval_every=40,
+    sample_every_s=3600,
+    save_every_minutes=60,
+    sample_length=40,
+)
+
+
+def app_request(corpus: Path, tmp_path: Path, **overrides: object):
+    from rnn_tui.host.request import TrainRequest
+
+    return TrainRequest(corpus_file=corpus, overrides={**TINY_APP, **overrides}, runs_dir=tmp_path / "runs")
+
+
+def started_event(**fields: object) -> ev.Started:
+    """A ``Started`` event with plain values, any field overridden."""
+    base: dict[str, object] = dict(
+        run_dir="r",
+        corpus="c.txt",
+        config={},
+        vocab_size=3,
+        n_params=1,
+        device="cpu",
+        train_chars=1,
+        val_chars=1,
+        batches_per_epoch=1,
+        step=0,
+        best_val=None,
+        last_val=None,
+        max_steps=None,
+        max_minutes=None,
+    )
+    return ev.Started(**{**base, **fields})  # type: ignore[arg-type]
