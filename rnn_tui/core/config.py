@@ -40,6 +40,7 @@ class TrainConfig:
     warmup_steps: int = 100
     decay_steps: int = 5000  # cosine decay length without --max-steps/--max-minutes (~10 min on 2 CPU cores)
     weight_decay: float = 0.0
+    ema_window: float = 0.1  # evaluate and sample an average of the weights over this fraction of the steps (0: off)
     grad_clip: float = 5.0
     seed: int = 1337
     # cadence
@@ -101,6 +102,8 @@ class TrainConfig:
             raise ConfigError(f"--save-every-minutes must be positive (got {self.save_every_minutes})")
         if self.sample_every_s <= 0:
             raise ConfigError(f"--sample-every must be positive (got {self.sample_every_s})")
+        if not 0.0 <= self.ema_window <= 1.0:
+            raise ConfigError(f"--ema-window must be in [0, 1] (got {self.ema_window})")
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0 (got {self.weight_decay})")
         if self.eval_chars < 0:

@@ -95,6 +95,7 @@ class Progress:
     elapsed_s: float  # wall time of this session's training
     tokens: int  # characters trained on so far (this run, including resumed part)
     gpu_mem_mb: float | None = None
+    threads: int | None = None  # CPU threads training now (chosen by measurement unless --threads)
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,7 @@ class RnnTuiApp(App[int]):
                     self.plot.add_train(e.steps, e.losses)
                     s.train_loss = sum(e.losses) / len(e.losses)
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
+                s.threads = e.threads
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
                 for step, loss in zip(e.val_steps, e.val_losses):

@@ -59,6 +59,7 @@ class RunStats:
     device: str = "-"
     n_params: int = 0
     gpu_mem_mb: float | None = None
+    threads: int | None = None
     batches_per_epoch: int = 0
     max_steps: int | None = None
     max_minutes: float | None = None
@@ -114,6 +115,8 @@ class StatsPanel(Static):
         gn = f"{s.grad_norm:.2f}" if s.grad_norm is not None else "-"
         eta, what = s.eta()
         dev = s.device + (f" ({s.gpu_mem_mb:,.0f} MB)" if s.gpu_mem_mb else "")
+        if s.threads:
+            dev += f" · {s.threads} thread{'s' if s.threads > 1 else ''}"
         prime = s.prime.replace("\n", "↵")
         prime = (prime[:13] + "…") if len(prime) > 14 else prime
         sampling = f"T {s.temperature:.2f} · top-k {s.top_k or 'all'}" + (f" · {escape(repr(prime))}" if prime else "")
