@@ -79,6 +79,8 @@ class Started:
     last_val: float | None
     max_steps: int | None
     max_minutes: float | None
+    # what the trainer computes in, and why: {"name", "label", "reason", "detail"} (core/precision.py)
+    precision: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class Progress:
     elapsed_s: float  # wall time of this session's training
     tokens: int  # characters trained on so far (this run, including resumed part)
     gpu_mem_mb: float | None = None
+    skipped_steps: int = 0  # updates the fp16 loss scaler skipped so far (overflowed gradients: normal)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import events as ev
-from .errors import RnnTuiError
-from .trainer import Trainer, lr_at
+from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
+from .trainer import StepRecord, Trainer, lr_at
 
 
 class Inbox(Protocol):
@@ -84,6 +84,7 @@ class Session:
         self.rollbacks = 0  # in a row: reset by a good state past the step that failed
         self.fail_step = -1
         self.total_rollbacks = 0
+        self.skipped_steps = 0  # updates the loss scaler skipped (fp16), this session
 
     # ------------------------------------------------------------------ helpers
     def set_state(self, state: str) -> None:
@@ -135,6 +136,10 @@ class Session:
         This is where a NaN/inf loss or gradient norm is seen (never per step: no host sync
         there): the trainer goes back to its last good state with a lower learning rate. With
         every step checked, a good state is recorded now and then (``snapshot_every_s``).
+
+        A step the loss scaler skipped (fp16) has a non-finite gradient norm by design: its
+        update was not applied, and the scaler lowered the scale. That is not a divergence; a
+        non-finite loss still is (then the scaler skips too, and the run rolls back).
         """
         t = self.t
         t0 = time.monotonic()
@@ -145,16 +150,12 @@ class Session:
         self.active_s += synced
         train_s, self._train_s = self._train_s + synced, 0.0
         steps, self._train_steps = self._train_steps, 0
-        bad = next((i for i, r in enumerate(rows) if not (math.isfinite(r[1]) and math.isfinite(r[2]))), None)
+        bad = next((i for i, r in enumerate(rows) if diverged(r)), None)
         good_rows = rows if bad is None else rows[:bad]
         if good_rows:
+            self.skipped_steps += sum(r.skipped for r in good_rows)
             if t.run is not None:
-                t.run.log_metrics(
-                    [
-                        {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
-                        for s, loss, g, lr in good_rows
-                    ]
-                )
+                t.run.log_metrics([metrics_row(r) for r in good_rows])
             gpu_mb = None
             if t.device.type == "cuda":
                 import torch
@@ -168,17 +169,23 @@ class Session:
                     step=t.step if bad is None else good_rows[-1][0],
                     epoch=t.epoch_progress,
                     lr=good_rows[-1][3],
-                    grad_norm=good_rows[-1][2],
+                    # the newest update's norm (a skipped step's is inf: nothing was applied)
+                    grad_norm=next((r.grad_norm for r in reversed(good_rows) if not r.skipped), math.nan),
                     chars_per_s=chars / train_s if train_s > 0 else 0.0,
                     elapsed_s=self.active_s,
                     tokens=t.tokens,
                     gpu_mem_mb=gpu_mb,
+                    skipped_steps=self.skipped_steps,
                 )
             )
         if bad is not None:
-            step, loss, gnorm, _ = rows[bad]
-            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {gnorm}"
-            self.rollback(step, what)
+            row = rows[bad]
+            what = (
+                f"the loss became {row.loss}"
+                if not math.isfinite(row.loss)
+                else f"the gradient norm became {row.grad_norm}"
+            )
+            self.rollback(row.step, what)
         elif self.active_s >= self.next_snapshot and self.good_step != t.step:
             self.take_snapshot()
 
@@ -363,6 +370,7 @@ class Session:
                 last_val=t.last_val,
                 max_steps=cfg.max_steps,
                 max_minutes=cfg.max_minutes,
+                precision=t.precision.record(),
             )
         )
         if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
@@ -458,14 +466,35 @@ class Session:
         return done
 
 
+def diverged(row: StepRecord) -> bool:
+    """A non-finite loss, or a non-finite gradient norm on an update that was applied."""
+    return not math.isfinite(row.loss) or not (row.skipped or math.isfinite(row.grad_norm))
+
+
+def metrics_row(row: StepRecord) -> dict[str, Any]:
+    """metrics.jsonl's line for a step; a step the loss scaler skipped says so (and has no norm)."""
+    if row.skipped:
+        return {
+            "kind": "train",
+            "step": row.step,
+            "loss": round(row.loss, 5),
+            "grad_norm": None,
+            "lr": row.lr,
+            "skipped": True,
+        }
+    return {
+        "kind": "train",
+        "step": row.step,
+        "loss": round(row.loss, 5),
+        "grad_norm": round(row.grad_norm, 4),
+        "lr": row.lr,
+    }
+
+
 def describe_failure(exc: BaseException) -> str:
-    name = type(exc).__name__
-    first = (str(exc).strip().splitlines() or [""])[0][:200]
-    if "OutOfMemory" in name or "out of memory" in first.lower():
-        return (
-            f"out of memory ({first}); try a smaller --batch-size, --seq-len or --hidden (the last checkpoint is kept)"
-        )
-    return f"training stopped: {name}: {first} (the last checkpoint is kept)"
+    if is_out_of_memory(exc):
+        return out_of_memory_advice(exc)
+    return f"training stopped: {type(exc).__name__}: {first_line(exc)} (the last checkpoint is kept)"
 
 
 def run_session(trainer: Trainer, inbox: Inbox, emit: Emit, **kw: Any) -> ev.Finished:
