@@ -17,6 +17,7 @@ The probe is a parameter of ``choose_precision``, so the choice is tested on any
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -137,11 +138,10 @@ class ModelProbe:
         n = self.shape[0] * self.shape[1]
         x = (torch.arange(n + 1, device=device) % self.vocab_size).view(-1)
         inputs, targets = x[:-1].view(self.shape), x[1:].view(self.shape)
+        autocast = torch.autocast(device.type, dtype=precision.autocast) if precision.autocast else nullcontext()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             try:
-                with torch.autocast(
-                    device.type, dtype=precision.autocast or torch.float32, enabled=bool(precision.autocast)
-                ):
+                with autocast:
                     logits, _ = self.model(inputs)
                     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
                 loss.backward()
