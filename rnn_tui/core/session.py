@@ -39,6 +39,9 @@ SNAPSHOT_EVERY_S = 30.0  # training seconds between in-memory good states (and o
 LR_CUT = 0.5  # each rollback halves the learning rate ...
 MAX_ROLLBACKS = 3  # ... at most this many times in a row (no good stretch between) ...
 MIN_LR_SCALE = 1 / 64  # ... and never below this fraction of the schedule; then the run stops
+# fp16's loss scaler skips a step whose gradients overflowed and halves the scale: a few in a row
+# at the start, one now and then later. This many in a row (the scale divided by 2^50) is divergence.
+MAX_SKIPPED_IN_A_ROW = 50
 
 
 class Diverged(RnnTuiError):
@@ -85,6 +88,7 @@ class Session:
         self.fail_step = -1
         self.total_rollbacks = 0
         self.skipped_steps = 0  # updates the loss scaler skipped (fp16), this session
+        self.skipped_in_a_row = 0
 
     # ------------------------------------------------------------------ helpers
     def set_state(self, state: str) -> None:
@@ -150,7 +154,8 @@ class Session:
         self.active_s += synced
         train_s, self._train_s = self._train_s + synced, 0.0
         steps, self._train_steps = self._train_steps, 0
-        bad = next((i for i, r in enumerate(rows) if diverged(r)), None)
+        failure = self.first_failure(rows)
+        bad = None if failure is None else failure[0]
         good_rows = rows if bad is None else rows[:bad]
         if good_rows:
             self.skipped_steps += sum(r.skipped for r in good_rows)
@@ -178,18 +183,33 @@ class Session:
                     skipped_steps=self.skipped_steps,
                 )
             )
-        if bad is not None:
-            row = rows[bad]
-            what = (
-                f"the loss became {row.loss}"
-                if not math.isfinite(row.loss)
-                else f"the gradient norm became {row.grad_norm}"
-            )
-            self.rollback(row.step, what)
-        elif self.active_s >= self.next_snapshot and self.good_step != t.step:
-            self.take_snapshot()
+        if failure is not None:
+            self.rollback(rows[failure[0]].step, failure[1])
+        elif self.active_s >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
+            self.take_snapshot()  # (not in a run of skipped steps: the scale there may be on its way to 0)
 
     # ------------------------------------------------------------------ NaN/inf recovery
+    def first_failure(self, rows: list[StepRecord]) -> tuple[int, str] | None:
+        """The first step that diverged, and how: a non-finite loss, a non-finite gradient norm
+        on an update that was applied, or a loss scaler that kept skipping (gradients that
+        overflow even at a vanishing scale are not finite: unstopped, the scale would reach 0
+        and training would go on silently with zero gradients)."""
+        for i, r in enumerate(rows):
+            if not math.isfinite(r.loss):
+                return i, f"the loss became {r.loss}"
+            if not r.skipped:
+                self.skipped_in_a_row = 0
+                if not math.isfinite(r.grad_norm):
+                    return i, f"the gradient norm became {r.grad_norm}"
+                continue
+            self.skipped_in_a_row += 1
+            if self.skipped_in_a_row > MAX_SKIPPED_IN_A_ROW:
+                return (
+                    i,
+                    f"the gradients overflowed at every loss scale ({self.skipped_in_a_row} steps skipped in a row)",
+                )
+        return None
+
     def take_snapshot(self, weights_checked: bool = False) -> None:
         """Record the current state as the last good one (every collected step was finite).
 
@@ -211,6 +231,7 @@ class Session:
         after too many failures in a row, save that good state and stop (``Diverged``)."""
         t = self.t
         t.collect()  # the abandoned steps' losses, if any, are not reported
+        self.skipped_in_a_row = 0
         if self.good is None:
             raise Diverged(
                 f"{what} at step {bad_step}, with no good state to go back to; "
@@ -337,7 +358,7 @@ class Session:
         self.post_progress()
         if not self.t.weights_finite():
             self.rollback(self.t.step, "the weights became NaN or infinite")
-        elif self.good_step != self.t.step:
+        elif self.good_step != self.t.step and not self.skipped_in_a_row:
             self.take_snapshot(weights_checked=True)
         self.set_state("saving")
         try:
@@ -464,11 +485,6 @@ class Session:
         if t.run is not None:
             t.run.close()
         return done
-
-
-def diverged(row: StepRecord) -> bool:
-    """A non-finite loss, or a non-finite gradient norm on an update that was applied."""
-    return not math.isfinite(row.loss) or not (row.skipped or math.isfinite(row.grad_norm))
 
 
 def metrics_row(row: StepRecord) -> dict[str, Any]:

@@ -184,3 +184,27 @@ def test_a_run_started_with_explicit_fp16_resumes_on_a_cpu_when_told_auto(small_
         build_trainer(request)
     request.overrides["precision"] = "auto"
     assert build_trainer(request).precision.name == "fp32"
+
+
+def test_a_scaler_that_keeps_skipping_is_divergence(small_corpus, tmp_path):
+    """Gradients that overflow at every scale would take the scale to 0 and train on in silence."""
+    from rnn_tui.core.session import MAX_SKIPPED_IN_A_ROW
+
+    t = make(small_corpus, tmp_path / "run", max_steps=120)
+    backward_passes = []
+
+    def overflow_for_a_while(g):
+        backward_passes.append(1)
+        return g * float("inf") if 20 < len(backward_passes) <= 20 + MAX_SKIPPED_IN_A_ROW + 1 else g
+
+    t.model.head.bias.register_hook(overflow_for_a_while)
+    seen: list = []
+    done = Session(t, queue.Queue(), seen.append, post_interval=0.0, snapshot_every_s=0.0).run()
+    assert done.reason == "max-steps" and done.step == 120
+    (warning,) = notices(seen, "warning")
+    last_good = next(r["step"] for r in t.run.read_metrics() if r.get("skipped") and r["step"] > 20) - 1
+    assert (
+        f"the gradients overflowed at every loss scale ({MAX_SKIPPED_IN_A_ROW + 1} steps skipped in a row)" in warning
+    )
+    assert f"went back to step {last_good}" in warning  # before the run of skipped steps, not inside it
+    assert t.lr_scale == 0.5
