@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import PRECISIONS
-from .errors import ConfigError, is_out_of_memory
+from .errors import ConfigError, first_line, is_out_of_memory
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,14 @@ class ProbeFailed(Exception):
 Probe = Callable[[Precision], None]  # raises when the model cannot train in that precision
 
 
-def choose_precision(requested: str, device_type: str, probe: Probe, *, tf32_available: bool = False) -> Precision:
+def choose_precision(
+    requested: str, device_type: str, probe: Probe, *, tf32_available: bool = False, cell: str = "lstm"
+) -> Precision:
     """The precision to train in, and why. ``requested`` is ``--precision``; on CUDA each
     candidate is tried with ``probe`` (out of memory says nothing about a precision: it is
-    raised). An explicit choice that fails is a ``ConfigError`` naming the alternatives."""
+    raised). An explicit choice that fails is a ``ConfigError`` naming the alternatives.
+    ``cell`` names the model in the reasons (bf16 *GRU* not supported…)."""
+    model = cell.upper()
     if device_type != "cuda":
         if requested in ("bf16", "fp16"):
             raise ConfigError(
@@ -84,41 +88,36 @@ def choose_precision(requested: str, device_type: str, probe: Probe, *, tf32_ava
         return fp32("as asked", tf32=tf32_available)
     if requested != "auto":
         candidate = bf16("as asked (probed)") if requested == "bf16" else fp16("as asked (probed)")
-        failure = try_probe(probe, candidate)
+        failure = try_probe(probe, candidate, model)
         if failure is not None:
             others = " or ".join(", ".join(p for p in PRECISIONS if p != requested).rsplit(", ", 1))
             raise ConfigError(f"--precision {requested}: {failure[0]} ({failure[1]}); use --precision {others}")
         return candidate
-    bf16_failure = try_probe(probe, bf16(""))
+    bf16_failure = try_probe(probe, bf16(""), model)
     if bf16_failure is None:
-        return bf16("bf16 LSTM runs on this GPU (probed)")
-    fp16_failure = try_probe(probe, fp16(""))
+        return bf16(f"bf16 {model} runs on this GPU (probed)")
+    fp16_failure = try_probe(probe, fp16(""), model)
     if fp16_failure is None:
         return fp16(f"{bf16_failure[0]}: using fp16 with loss scaling", detail=bf16_failure[1])
     return fp32(
-        "neither bf16 nor fp16 LSTMs run here: using fp32" + (" with TF32 matmuls" if tf32_available else ""),
+        f"neither bf16 nor fp16 {model}s run here: using fp32" + (" with TF32 matmuls" if tf32_available else ""),
         tf32=tf32_available,
         detail=f"bf16: {bf16_failure[1]}; fp16: {fp16_failure[1]}",
     )
 
 
-def try_probe(probe: Probe, candidate: Precision) -> tuple[str, str] | None:
+def try_probe(probe: Probe, candidate: Precision, model: str) -> tuple[str, str] | None:
     """None if ``candidate`` works, else (why in a few words, the error's first line)."""
     try:
         probe(candidate)
     except Exception as exc:
         if is_out_of_memory(exc):
             raise
-        return describe_probe_failure(candidate, exc)
+        detail = first_line(exc, 160) or type(exc).__name__
+        if isinstance(exc, ProbeFailed):
+            return f"{candidate.name} {detail}", detail
+        return f"{candidate.name} {model} not supported by this torch/cuDNN", detail
     return None
-
-
-def describe_probe_failure(candidate: Precision, exc: Exception) -> tuple[str, str]:
-    """(why in a few words, the error's first line) for a candidate whose probe failed."""
-    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-    if isinstance(exc, ProbeFailed):
-        return f"{candidate.name} {detail}", detail
-    return f"{candidate.name} LSTM not supported by this torch/cuDNN", detail
 
 
 class ModelProbe:

@@ -136,6 +136,7 @@ class Trainer:
                 self.device.type,
                 ModelProbe(self.model, self.vocab.size, cfg.seq_len),
                 tf32_available=tf32_available(self.device),
+                cell=cfg.cell,
             )
             apply_precision(self.precision)
             self.autocast_dtype = self.precision.autocast or torch.bfloat16

@@ -44,6 +44,11 @@ def test_auto_falls_back_to_fp16_with_loss_scaling_when_bf16_fails():
     assert probe.tried == ["bf16", "fp16"]
 
 
+def test_the_reason_names_the_model_s_cell():
+    p = choose_precision("auto", "cuda", FakeProbe(bf16=RuntimeError("no")), cell="gru")
+    assert p.reason == "bf16 GRU not supported by this torch/cuDNN: using fp16 with loss scaling"
+
+
 def test_auto_falls_back_to_fp16_when_bf16_gives_non_finite_values():
     p = choose_precision("auto", "cuda", FakeProbe(bf16=ProbeFailed("gave non-finite values")))
     assert p.name == "fp16" and p.reason == "bf16 gave non-finite values: using fp16 with loss scaling"
