@@ -171,9 +171,9 @@ class Session:
                 ev.Progress(
                     steps=[r[0] for r in good_rows],
                     losses=[r[1] for r in good_rows],
-                    step=t.step if bad is None else good_rows[-1][0],
+                    step=t.step if bad is None else good_rows[-1].step,
                     epoch=t.epoch_progress,
-                    lr=good_rows[-1][3],
+                    lr=good_rows[-1].lr,
                     # the newest update's norm (a skipped step's is inf: nothing was applied)
                     grad_norm=next((r.grad_norm for r in reversed(good_rows) if not r.skipped), math.nan),
                     chars_per_s=chars / train_s if train_s > 0 else 0.0,
@@ -489,22 +489,9 @@ class Session:
 
 def metrics_row(row: StepRecord) -> dict[str, Any]:
     """metrics.jsonl's line for a step; a step the loss scaler skipped says so (and has no norm)."""
-    if row.skipped:
-        return {
-            "kind": "train",
-            "step": row.step,
-            "loss": round(row.loss, 5),
-            "grad_norm": None,
-            "lr": row.lr,
-            "skipped": True,
-        }
-    return {
-        "kind": "train",
-        "step": row.step,
-        "loss": round(row.loss, 5),
-        "grad_norm": round(row.grad_norm, 4),
-        "lr": row.lr,
-    }
+    grad_norm = None if row.skipped else round(row.grad_norm, 4)
+    line = {"kind": "train", "step": row.step, "loss": round(row.loss, 5), "grad_norm": grad_norm, "lr": row.lr}
+    return {**line, "skipped": True} if row.skipped else line
 
 
 def describe_failure(exc: BaseException) -> str:
