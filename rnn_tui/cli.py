@@ -153,8 +153,7 @@ def train(
     eval_every: Optional[int] = config_option("eval_every", "Evaluate on the validation split every N steps.", RUN),
     eval_every_minutes: Optional[float] = config_option(
         "eval_every_minutes",
-        "... or after this many minutes of training without an evaluation; the gap grows to a tenth "
-        "of the run's training time (0: steps only).",
+        "... or after this many minutes of training without one (0: steps only).",
         RUN,
     ),
     eval_chars: Optional[int] = config_option("eval_chars", "Validation characters per evaluation (0: all).", RUN),

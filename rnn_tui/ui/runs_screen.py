@@ -105,9 +105,9 @@ class RunsScreen(Screen[None]):
         """The run's colour while picked, its name (the middle left out where it is too long:
         names differ in their ends) and a dot while it trains."""
         info = self.infos[key]
-        mark = ("━━ ", self.color(key).hex6) if key in self.picked else "   "
+        mark = ("■ ", self.color(key).hex6) if key in self.picked else "  "
         live = (" ●", "green") if info.state == "running" else ""
-        room = max(9, self.run_list.scrollable_content_region.width - 7 - len(live))
+        room = max(9, self.run_list.scrollable_content_region.width - 4 - len(mark) - len(live))  # 4: the box
         name = info.name if len(info.name) <= room else f"{info.name[: room // 3]}…{info.name[1 - room + room // 3 :]}"
         return Text.assemble(mark, name, live, no_wrap=True, overflow="ellipsis")
 
@@ -169,7 +169,9 @@ class RunsScreen(Screen[None]):
             notes.append(f"not on this axis (no times recorded): {', '.join(missing)}")
         self.note.update("\n".join(notes))
         self.note.display = bool(notes)
-        self.title_bar.update(f"rnn-tui · runs in {self.runs_dir} · {len(self.picked)} of {len(self.infos)} picked")
+        self.title_bar.update(
+            f"rnn-tui · runs side by side · {len(self.picked)} of {len(self.infos)} picked · {self.runs_dir}"
+        )
 
     def _legend(self, histories: list[RunHistory]) -> Text:
         """A line a run: its colour, its last validation loss, what tells it apart."""
