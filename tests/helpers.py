@@ -220,6 +220,22 @@ def started_event(**fields: object) -> ev.Started:
     return ev.Started(**{**base, **fields})  # type: ignore[arg-type]
 
 
+def progress_event(**fields: object) -> ev.Progress:
+    """A ``Progress`` event of one step, any field overridden."""
+    base: dict[str, object] = dict(
+        steps=[1],
+        losses=[2.0],
+        step=1,
+        epoch=0.0,
+        lr=1e-3,
+        grad_norm=0.5,
+        chars_per_s=20_000.0,
+        elapsed_s=0.0,
+        tokens=1,
+    )
+    return ev.Progress(**{**base, **fields})  # type: ignore[arg-type]
+
+
 def fake_run(
     root: Path,
     name: str,

@@ -58,3 +58,16 @@ def test_defaults_are_shown_once_and_read_from_the_config():
         block = text[text.index(option) :]
         assert f"[default: {default}]" in block[:400], option
     assert text.count("[default: runs]") == 1
+
+
+def test_hints_name_the_runs_directory_only_when_it_is_not_the_default(small_corpus, tmp_path):
+    from rnn_tui.remote.status import pid_alive
+    from tests.helpers import TINY_ARGS, rnn_tui, wait_until
+
+    for extra in ([], ["--runs-dir", str(tmp_path / "elsewhere")]):
+        proc = rnn_tui("train", small_corpus, "--detach", *TINY_ARGS, "--max-steps", "3", *extra, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        hint = next(line for line in proc.stdout.splitlines() if "list runs:" in line)
+        assert hint.rstrip().endswith(" runs" + (f" --runs-dir {extra[1]}" if extra else "")), hint
+        pid = int(re.search(r"\(pid (\d+)\)", proc.stdout).group(1))
+        wait_until(lambda pid=pid: not pid_alive(pid), what="the 3-step run to end")

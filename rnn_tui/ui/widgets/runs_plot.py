@@ -21,14 +21,12 @@ from textual.widget import Widget
 
 from rnn_tui.remote.history import AXES, AXIS_NAMES, Curves
 from rnn_tui.ui.plot_data import (
-    _decimals,
     _nice_step,
     downsample_mean,
     ema,
     format_step,
-    format_value,
     linear_ticks,
-    log_ticks,
+    loss_ticks,
 )
 
 SMOOTHING = (0.0, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
@@ -154,14 +152,7 @@ class RunsPlot(Widget):
             drawn.append((color, x, y, kind))
         y_lo, y_hi = self._y_range(drawn, x_lo, x_hi)
 
-        plot_rows = max(2, height - 3)
-        y_target = max(2, min(6, plot_rows // 3))
-        if self.log_y:
-            y_pos, y_labels = log_ticks(y_lo, y_hi, y_target)
-        else:
-            y_pos = linear_ticks(y_lo, y_hi, y_target)
-            dec = _decimals(_nice_step(y_hi - y_lo, y_target))
-            y_labels = [format_value(v, dec) for v in y_pos]
+        y_pos, y_labels = loss_ticks(y_lo, y_hi, max(2, min(6, (height - 3) // 3)), self.log_y)
         x_pos, x_labels = self._x_ticks(x_lo, x_hi, max(2, min(8, (width - 8) // 11)))
 
         fig = self._plotext_figure()

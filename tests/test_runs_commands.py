@@ -1,6 +1,7 @@
-"""`rnn-tui runs` (a real subprocess) shows the last step trained and the step latest.pt holds,
-and says "no checkpoint" for a run that has none; the trainer records the saved step in
-trainer.json, so the listing never opens a checkpoint (that would need torch)."""
+"""`rnn-tui runs` and `rnn-tui compare` as a person runs them (real subprocesses). The listing
+shows the last step trained and the step latest.pt holds, and says "no checkpoint" for a run that
+has none; the trainer records the saved step in trainer.json, so the listing never opens a
+checkpoint (that would need torch). `compare` refuses what it cannot show in one line."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import queue
 import socket
 
 from rnn_tui.core import events as ev
-from rnn_tui.host.request import TrainRequest
 from rnn_tui.host.serve import serve_session
 from rnn_tui.remote.status import read_status
-from tests.helpers import fake_run, rnn_tui
+from tests.helpers import app_request, assert_clean_error, fake_run, rnn_tui
 
 
 def crashed(run, **status) -> None:
@@ -47,22 +47,7 @@ def test_runs_shows_the_step_trained_and_the_step_saved(tmp_path):
 
 
 def test_the_trainer_records_the_step_latest_pt_holds(small_corpus, tmp_path):
-    request = TrainRequest(
-        corpus_file=small_corpus,
-        overrides=dict(
-            batch_size=4,
-            seq_len=16,
-            layers=1,
-            hidden=16,
-            embed=8,
-            device="cpu",
-            eval_every=10,
-            eval_every_minutes=0,
-            max_steps=30,
-            sample_every_s=3600,
-        ),
-        runs_dir=tmp_path / "runs",
-    )
+    request = app_request(small_corpus, tmp_path, layers=1, eval_every=10, eval_every_minutes=0, max_steps=30)
     inbox: queue.Queue = queue.Queue()
     inbox.put(ev.SaveNow())  # latest.pt at step 0; best.pt follows each evaluation
     seen: list[tuple[int, object]] = []
@@ -80,3 +65,11 @@ def test_the_trainer_records_the_step_latest_pt_holds(small_corpus, tmp_path):
     assert read_status(run_dir)["saved_step"] == 30
     listing = rnn_tui("runs", "--runs-dir", tmp_path / "runs").stdout
     assert row(listing, run_dir.name)[2:5] == ["finished", "30", "30"]
+
+
+def test_compare_refuses_in_one_line_what_it_cannot_show(tmp_path):
+    assert_clean_error(rnn_tui("compare", "--runs-dir", tmp_path / "none"), "no runs in", "rnn-tui train")
+    fake_run(tmp_path / "runs", "a", 10)
+    assert_clean_error(rnn_tui("compare", "nosuch", "--runs-dir", tmp_path / "runs"), "no run 'nosuch'")
+    # no terminal (a pipe): it says what to use instead
+    assert_clean_error(rnn_tui("compare", "a", "--runs-dir", tmp_path / "runs"), "no terminal", "rnn-tui runs")
