@@ -219,44 +219,46 @@ def _number(value: object) -> bool:
 
 # ---------------------------------------------------------------- naming runs by what differs
 
-# The options that tell runs apart, as the legend names them. Sampling, cadence and thread
-# settings change no curve, so they never name a run.
-LABELS = {
-    "corpus": "",
-    "vocab": "",
-    "cell": "",
-    "layers": "layers",
-    "hidden": "hidden",
-    "embed": "embed",
-    "dropout": "dropout",
-    "lr": "lr",
-    "min_lr_ratio": "min lr",
-    "warmup_steps": "warmup",
-    "decay_steps": "decay",
-    "weight_decay": "wd",
-    "grad_clip": "clip",
-    "batch_size": "batch",
-    "seq_len": "seq",
-    "val_fraction": "val",
-    "eval_chars": "eval chars",
-    "seed": "seed",
-    "max_steps": "max steps",
-    "max_minutes": "max min",
-    "device": "",
+# The options that tell runs apart, most telling first, as the legend writes them ({} is the
+# value; a second form is for no value). Sampling, cadence and thread settings change no curve,
+# so they never name a run.
+LABELS: dict[str, tuple[str, str]] = {
+    "corpus": ("{}", "?"),
+    "vocab": ("{}", "?"),
+    "cell": ("{}", "?"),
+    "layers": ("layers {}", "?"),
+    "hidden": ("hidden {}", "?"),
+    "embed": ("embed {}", "?"),
+    "dropout": ("dropout {}", "?"),
+    "lr": ("lr {}", "?"),
+    "min_lr_ratio": ("min lr x{}", "?"),
+    "warmup_steps": ("warmup {}", "?"),
+    "decay_steps": ("decay {}", "?"),
+    "weight_decay": ("wd {}", "?"),
+    "grad_clip": ("clip {}", "?"),
+    "batch_size": ("batch {}", "?"),
+    "seq_len": ("seq {}", "?"),
+    "val_fraction": ("val {}", "?"),
+    "eval_chars": ("eval {} chars", "?"),
+    "seed": ("seed {}", "?"),
+    "max_steps": ("{} steps", "no step limit"),
+    "max_minutes": ("{} min", "no time limit"),
+    "device": ("{}", "?"),
 }
 
 
-def _value(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return "-" if v is None else str(v)
+def _value(key: str, v: object) -> str:
+    form, missing = LABELS[key]
+    if v is None:
+        return missing
+    return form.format(f"{v:g}" if isinstance(v, float) else v)
 
 
 def settings(record: dict[str, Any]) -> dict[str, str]:
-    """What a run was trained with and on, as the legend shows it."""
+    """What a run was trained with and on, as the legend writes it."""
     found = record.get("config")
     cfg: dict[str, Any] = found if isinstance(found, dict) else {}
-    shown = {k: _value(cfg.get(k)) for k in LABELS if k in cfg and k not in ("vocab", "device")}
+    shown = {k: _value(k, cfg.get(k)) for k in LABELS if k in cfg and k not in ("vocab", "device")}
     if cfg.get("max_steps") or cfg.get("max_minutes"):
         shown.pop("decay_steps", None)  # fitted to the budget by the trainer: follows from it
     shown["corpus"] = Path(str(record.get("corpus") or "?")).name
@@ -276,14 +278,13 @@ def describe_runs(histories: Sequence[RunHistory]) -> list[str]:
     """A label per run naming what differs among them ("hidden 512 · dropout 0.2"); the run's
     name where nothing does, and its name added where two labels would read the same."""
     shown = [settings(h.record) for h in histories]
-    keys = [k for k in LABELS if len({s.get(k, "-") for s in shown}) > 1]
+    keys = [k for k in LABELS if len({s.get(k) for s in shown}) > 1]
     if "corpus" in keys and "vocab" in keys:
         keys.remove("vocab")  # another text has other symbols: the corpus says it
     labels = []
     for s, h in zip(shown, histories):
-        parts = [f"{LABELS[k]} {s.get(k, '-')}".strip() for k in keys]
-        labels.append(" · ".join(parts) or h.name)
-    for i, label in enumerate(labels):
-        if labels.count(label) > 1 and label != histories[i].name:
-            labels[i] = f"{label} · {histories[i].name}"
-    return labels
+        labels.append(" · ".join(s[k] for k in keys if k in s) or h.name)
+    return [
+        f"{label} · {h.name}" if labels.count(label) > 1 and label != h.name else label
+        for label, h in zip(labels, histories)
+    ]

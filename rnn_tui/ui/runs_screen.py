@@ -184,9 +184,7 @@ class RunsScreen(Screen[None]):
             lines.append(Text.assemble(("━━ ", self.color(key).hex6), (last, "bold"), "  ", label, (live, "dim")))
         if not lines:
             return Text("pick runs in the list (space) to compare them", style="dim")
-        text = Text("\n").join(lines)
-        text.no_wrap, text.overflow = True, "ellipsis"
-        return text
+        return Text("\n").join(lines)
 
     # ------------------------------------------------------------------ keys
     def action_close(self) -> None:

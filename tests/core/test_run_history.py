@@ -104,3 +104,14 @@ def test_runs_are_named_by_what_differs_in_their_configuration(tmp_path):
     assert describe_runs([a, other]) == ["small.txt", "cjk.txt"]
     assert comparable_key(a.record) != comparable_key(other.record)
     assert comparable_key(a.record) == comparable_key(b.record)
+
+
+def test_twins_are_told_apart_by_name_and_a_fitted_decay_names_no_run(tmp_path):
+    a = RunHistory(fake_run(tmp_path, "a", 10, hidden=96))
+    b = RunHistory(fake_run(tmp_path, "b", 10, hidden=96))
+    c = RunHistory(fake_run(tmp_path, "c", 10, hidden=128, max_minutes=0.5, decay_steps=1234))
+    assert describe_runs([a, b, c]) == [
+        "hidden 96 · decay 5000 · no time limit · a",
+        "hidden 96 · decay 5000 · no time limit · b",
+        "hidden 128 · 0.5 min",
+    ]
