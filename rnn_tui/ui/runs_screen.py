@@ -42,8 +42,6 @@ class RunsScreen(Screen[None]):
         Binding("l", "plot('log_y')", "Log y"),
         Binding("o", "plot('whole_range')", "Range"),
     ]
-    # the app's own keys that still work here (the others steer the trainer: not from this screen)
-    APP_ACTIONS = frozenset({"quit_save", "leave", "quit_no_save"})
 
     def __init__(self, runs_dir: Path, picked: Sequence[Path] = ()) -> None:
         super().__init__()

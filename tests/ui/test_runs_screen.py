@@ -137,6 +137,7 @@ async def test_r_opens_the_runs_screen_with_this_run_and_escape_comes_back(runs,
         assert screen.picked == [str(run.resolve())]  # this run, among the others beside it
         assert len(screen.infos) == 3
         await loaded(pilot, screen, 1)
+        assert app.check_action("command_palette", ()) and app.check_action("quit_save" if not viewer else "leave", ())
         # the trainer's keys wait for the main screen: space picks a run here, it does not pause
         await pilot.press("space", "g", "s")
         await pilot.pause()
