@@ -70,7 +70,7 @@ class RnnTuiApp(App[int]):
     # the main screen's keys that the runs screen leaves alone (the others would steer the trainer
     # from a screen that does not show it, or clash with the runs screen's own keys)
     KEPT_ON_RUNS_SCREEN = {"quit_save", "leave", "quit_no_save"}
-    MAIN_SCREEN_ACTIONS = {b.action.split("(")[0] for b in BINDINGS} - KEPT_ON_RUNS_SCREEN
+    MAIN_SCREEN_ACTIONS = {b.action.split("(")[0] for b in BINDINGS if isinstance(b, Binding)} - KEPT_ON_RUNS_SCREEN
     # actions only the app that owns the trainer has, and only a viewer has
     OWNER_ONLY = {"quit_save", "quit_no_save"}
     VIEWER_ONLY = {"leave", "stop_trainer"}
