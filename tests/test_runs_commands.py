@@ -9,10 +9,14 @@ import json
 import queue
 import socket
 
+import pytest
+
 from rnn_tui.core import events as ev
 from rnn_tui.host.serve import serve_session
 from rnn_tui.remote.status import read_status
 from tests.helpers import app_request, assert_clean_error, fake_run, rnn_tui
+
+pytestmark = pytest.mark.slow  # the real command in subprocesses
 
 
 def crashed(run, **status) -> None:

@@ -26,6 +26,7 @@ STATE_STYLE = {
 
 
 IDLE = ("paused", "finished", "failed", "stopping")
+FEW_STEPS = 10  # an epoch of fewer steps (a tiny corpus) is counted whole: no fraction, no eta to its end
 
 
 def fmt_duration(s: float | None) -> str:
@@ -79,7 +80,7 @@ class RunStats:
             return max(0.0, left), "to the end"
         if self.max_steps is not None and steps_per_s > 0:
             return max(0.0, (self.max_steps - self.step) / steps_per_s), "to the end"
-        if self.batches_per_epoch > 1 and steps_per_s > 0:
+        if self.batches_per_epoch >= FEW_STEPS and steps_per_s > 0:
             frac = self.epoch - math.floor(self.epoch)
             return (1 - frac) * self.batches_per_epoch / steps_per_s, "to next epoch"
         return None, ""
@@ -88,7 +89,7 @@ class RunStats:
 def fmt_epoch(epoch: float, batches_per_epoch: int) -> str:
     """Epochs done: a fraction and how far into the current one, when an epoch is more than a
     few steps (on a tiny corpus one step is one epoch: "epoch 83", not "epoch 83.00 (0%)")."""
-    if 0 < batches_per_epoch < 10:
+    if 0 < batches_per_epoch < FEW_STEPS:
         return f"epoch {math.floor(epoch + 1e-9):,}"
     pct = (epoch - math.floor(epoch)) * 100
     return f"epoch {epoch:.2f} ({pct:.0f}%)"
