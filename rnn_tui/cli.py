@@ -161,6 +161,12 @@ def train(
     max_minutes: Optional[float] = config_option("max_minutes", "Stop after this many minutes of training.", RUN),
     save_every_minutes: Optional[float] = config_option("save_every_minutes", "Save latest.pt this often.", RUN),
     device: Optional[str] = config_option("device", "auto, cpu, cuda, cuda:N or mps.", RUN),
+    precision: Optional[str] = config_option(
+        "precision",
+        "auto, bf16, fp16 or fp32. auto, on CUDA: bf16 if the model runs in it, else fp16 with loss "
+        "scaling, else fp32 (TF32); elsewhere fp32.",
+        RUN,
+    ),
     threads: Optional[int] = config_option("threads", "CPU threads for torch.", RUN),
     runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP, rich_help_panel=RUN),
     resume: Optional[str] = typer.Option(
@@ -360,6 +366,8 @@ def info(
         if math.isfinite(best)
         else "best val     -",
         f"last val     {last:.4f} nats/char" if last is not None else "last val     -",
+        f"precision    {ck.get('precision', 'fp32')}"
+        + (f" (loss scale {ck['scaler'].get('scale', 0):g})" if isinstance(ck.get("scaler"), dict) else ""),
         "model        " + ", ".join(f"{k}={v}" for k, v in ck.get("model_config", {}).items()),
         "config       " + ", ".join(f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())),
     ]

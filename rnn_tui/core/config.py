@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .errors import ConfigError
 
 CELLS = ("lstm", "gru", "rnn")  # spelled here, not imported from .model: no torch at start-up
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # what each means: core/precision.py
 
 
 def check_device(name: str) -> str:
@@ -57,6 +58,7 @@ class TrainConfig:
     max_steps: int | None = None
     max_minutes: float | None = None
     device: str = "auto"
+    precision: str = "auto"  # on CUDA: bf16, else fp16 with loss scaling, else fp32, by a probe at start
     threads: int | None = None
 
     def validate(self) -> TrainConfig:
@@ -97,6 +99,8 @@ class TrainConfig:
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"--max-minutes must be positive (got {self.max_minutes})")
         check_device(self.device)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if self.threads is not None and self.threads <= 0:
             raise ConfigError(f"--threads must be positive (got {self.threads})")
         if self.save_every_minutes <= 0:

@@ -79,6 +79,8 @@ class Started:
     last_val: float | None
     max_steps: int | None
     max_minutes: float | None
+    # what the trainer computes in, and why: {"name", "label", "reason", "detail"} (core/precision.py)
+    precision: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Progress:
     tokens: int  # characters trained on so far (this run, including resumed part)
     gpu_mem_mb: float | None = None
     total_s: float = 0.0  # the run's training time, resumed parts included
+    skipped_steps: int = 0  # updates the fp16 loss scaler skipped so far (overflowed gradients: normal)
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,7 @@ class RnnTuiApp(App[int]):
         match e:
             case ev.Progress():
                 s.step, s.epoch, s.lr, s.grad_norm = e.step, e.epoch, e.lr, e.grad_norm
+                s.skipped_steps = e.skipped_steps
                 if e.losses:  # a viewer's catch-up Progress carries numbers only
                     self.plot.add_train(e.steps, e.losses)
                     s.train_loss = sum(e.losses) / len(e.losses)
@@ -268,6 +269,7 @@ class RnnTuiApp(App[int]):
         self.started = e
         s = self.stats
         s.device, s.n_params, s.run_dir = e.device, e.n_params, e.run_dir
+        s.precision, s.precision_reason = e.precision.get("label", ""), e.precision.get("reason", "")
         s.batches_per_epoch, s.max_steps, s.max_minutes = e.batches_per_epoch, e.max_steps, e.max_minutes
         s.best_val, s.val_loss = e.best_val, e.last_val
         s.step = e.step

@@ -61,6 +61,9 @@ class RunStats:
     device: str = "-"
     n_params: int = 0
     gpu_mem_mb: float | None = None
+    precision: str = ""  # e.g. "fp16 + loss scaling"
+    precision_reason: str = ""
+    skipped_steps: int = 0  # updates the fp16 loss scaler skipped
     batches_per_epoch: int = 0
     max_steps: int | None = None
     max_minutes: float | None = None
@@ -121,7 +124,7 @@ class StatsPanel(Static):
 
         best = f"  best {s.best_val:.4f}" if s.best_val is not None else ""
         lr = f"{s.lr:.2e}" if s.lr is not None else "-"
-        gn = f"{s.grad_norm:.2f}" if s.grad_norm is not None else "-"
+        gn = f"{s.grad_norm:.2f}" if s.grad_norm is not None and math.isfinite(s.grad_norm) else "-"
         eta, what = s.eta()
         dev = s.device + (f" ({s.gpu_mem_mb:,.0f} MB)" if s.gpu_mem_mb else "")
         prime = s.prime.replace("\n", "↵")
@@ -148,6 +151,11 @@ class StatsPanel(Static):
             *since_start,
             ("model", f"{fmt_count(s.n_params)} params, {escape(dev)}"),
         ]
+        if s.precision:
+            skipped = f" · {s.skipped_steps:,} steps skipped" if s.skipped_steps else ""
+            rows.append(("dtype", escape(s.precision) + skipped))
+            if s.precision_reason:
+                rows.append(("", f"[$text-muted]{escape(s.precision_reason)}[/]"))
         if s.last_saved:
             rows.append(("saved", escape(s.last_saved)))
         # (the padding sits inside the tag: markup drops a space right after a closing tag)
