@@ -9,6 +9,7 @@ a file that carries pickled code is refused instead of executed.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import re
 import warnings
@@ -107,6 +108,8 @@ def _malformed(ck: dict) -> str | None:
         ("schedule_progress", (int, float)),
         ("corpus", (str, type(None))),
         ("saved_at", (int, float)),
+        ("precision", (str,)),
+        ("scaler", (dict,)),
     ):
         if key in ck and not _is(ck[key], *types):
             return f"{key} is malformed"
@@ -114,6 +117,10 @@ def _malformed(ck: dict) -> str | None:
         return "negative step counts"
     if "lr_scale" in ck and not 0 < ck["lr_scale"] <= 1:
         return "lr_scale out of range"
+    if "scaler" in ck and not all(
+        isinstance(k, str) and _is(v, int, float) and math.isfinite(v) and v >= 0 for k, v in ck["scaler"].items()
+    ):
+        return "loss scaler state is malformed"
     for key in ("model", "ema_model"):
         weights = ck.get(key, {})
         if not isinstance(weights, dict) or not all(

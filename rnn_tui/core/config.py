@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
 from .errors import ConfigError
 
 CELLS = ("lstm", "gru", "rnn")  # spelled here, not imported from .model: no torch at start-up
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # what each means: core/precision.py
 
 
 def check_device(name: str) -> str:
@@ -45,6 +47,7 @@ class TrainConfig:
     seed: int = 1337
     # cadence
     eval_every: int = 250  # steps
+    eval_every_minutes: float = 1.0  # ... or this much training time without an evaluation (0: off)
     eval_chars: int = 250_000  # validation characters per evaluation (0: all); Tiny Shakespeare has 111k
     save_every_minutes: float = 2.0
     sample_every_s: float = 15.0
@@ -56,6 +59,7 @@ class TrainConfig:
     max_steps: int | None = None
     max_minutes: float | None = None
     device: str = "auto"
+    precision: str = "auto"  # on CUDA: bf16, else fp16 with loss scaling, else fp32, by a probe at start
     threads: int | None = None
 
     def validate(self) -> TrainConfig:
@@ -96,6 +100,8 @@ class TrainConfig:
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"--max-minutes must be positive (got {self.max_minutes})")
         check_device(self.device)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if self.threads is not None and self.threads <= 0:
             raise ConfigError(f"--threads must be positive (got {self.threads})")
         if self.save_every_minutes <= 0:
@@ -106,6 +112,8 @@ class TrainConfig:
             raise ConfigError(f"--ema-window must be in [0, 1] (got {self.ema_window})")
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0 (got {self.weight_decay})")
+        if not (self.eval_every_minutes >= 0 and math.isfinite(self.eval_every_minutes)):
+            raise ConfigError(f"--eval-every-minutes must be >= 0 (got {self.eval_every_minutes})")
         if self.eval_chars < 0:
             raise ConfigError(f"--eval-chars must be >= 0 (got {self.eval_chars})")
         return self

@@ -79,6 +79,8 @@ class Started:
     last_val: float | None
     max_steps: int | None
     max_minutes: float | None
+    # what the trainer computes in, and why: {"name", "label", "reason", "detail"} (core/precision.py)
+    precision: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,11 @@ class Progress:
     lr: float
     grad_norm: float
     chars_per_s: float  # over the steps in this message, training time only
-    elapsed_s: float  # wall time of this session's training
+    elapsed_s: float  # wall time of this session's training (what --max-minutes counts)
     tokens: int  # characters trained on so far (this run, including resumed part)
     gpu_mem_mb: float | None = None
+    total_s: float = 0.0  # the run's training time, resumed parts included
+    skipped_steps: int = 0  # updates the fp16 loss scaler skipped so far (overflowed gradients: normal)
     threads: int | None = None  # CPU threads training now (chosen by measurement unless --threads)
 
 

@@ -63,7 +63,12 @@ def start_detached(request: TrainRequest, timeout: float = STARTUP_TIMEOUT_S) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = read_status(run_dir)
-        if status.get("state") == "running" and status.get("pid") == proc.pid:
+        ours = status.get("pid") == proc.pid
+        # running; or so short a run that it trained and ended between two looks
+        if ours and (
+            status.get("state") == "running"
+            or (status.get("state") in ("finished", "stopped") and not status.get("error"))
+        ):
             return run_dir, proc.pid
         code = proc.poll()
         if code is not None or status.get("state") in ("failed", "finished", "stopped"):

@@ -51,10 +51,13 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
                     f"vocab {e.vocab_size}), {e.n_params:,} parameters on {e.device}{resumed}",
                     soft_wrap=True,
                 )
+                if e.precision:  # said once: what the trainer computes in, and why
+                    detail = f"; {e.precision['detail']}" if e.precision.get("detail") else ""
+                    print_line(f"precision: {e.precision['label']} ({e.precision['reason']}{detail})", markup=False)
             case ev.Progress():
-                last.update(
-                    loss=sum(e.losses) / len(e.losses), rate=e.chars_per_s, lr=e.lr, gnorm=e.grad_norm, epoch=e.epoch
-                )
+                last.update(loss=sum(e.losses) / len(e.losses), rate=e.chars_per_s, lr=e.lr, epoch=e.epoch)
+                if math.isfinite(e.grad_norm):  # not when every step since the last was a skipped fp16 step
+                    last["gnorm"] = e.grad_norm
                 bar.update(
                     task,
                     completed=e.step,

@@ -124,6 +124,7 @@ class CatchUp:
                 last_val=vals[-1] if vals else None,
                 max_steps=cfg.get("max_steps"),
                 max_minutes=cfg.get("max_minutes"),
+                precision=_precision(record.get("precision")),
             )
         )
         for s in _read_jsonl_tail(run.samples, SAMPLES_KEPT):
@@ -173,3 +174,10 @@ def _read_jsonl_tail(path: Path, n: int) -> list[dict[str, Any]]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def _precision(found: Any) -> dict[str, str]:
+    """config.json's precision record, its text fields only (a hand-edited file may hold anything)."""
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if k in ("name", "label", "reason", "detail") and isinstance(v, str)}
