@@ -9,6 +9,7 @@ decides; see ``Session``). ``SOLO`` answers for one process and costs nothing: a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -106,3 +107,12 @@ class Solo:
 
 
 SOLO: Cluster = Solo()
+
+
+def launched() -> bool:
+    """Whether this process is one of several that a launcher started (torchrun, ``--nproc``):
+    read from the environment, without importing torch."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False

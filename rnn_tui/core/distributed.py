@@ -137,11 +137,6 @@ def lost_message(exc: BaseException) -> str:
     return f"another process of this run stopped or stopped answering ({first_line(exc, 160)})"
 
 
-def launched() -> bool:
-    """Whether this process is one of several a launcher started (torchrun, --nproc)."""
-    return env_int("WORLD_SIZE", 1) > 1
-
-
 def join() -> Ddp:
     """Join the process group the environment describes (``init_process_group`` from env://)."""
     rank, world = env_int("RANK", 0), env_int("WORLD_SIZE", 1)

@@ -376,7 +376,7 @@ class Session:
                 ]
             )
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
-        if is_best and self.t.run is not None:
+        if is_best and (self.t.run is not None or self.cluster.world > 1):
             self.save("best")
 
     def note_corpus_change(self) -> None:
@@ -540,7 +540,8 @@ class Session:
                     if leader and self.cluster.world > 1:
                         self.drain()  # several processes: the commands are part of the shared turn
                     turn = self.take_turn(next_post, next_sample, next_save)
-                    next_turn = t.step + turn.every
+                    # (and never past a step an evaluation is due at)
+                    next_turn = min(t.step + turn.every, self.last_eval_step + cfg.eval_every)
                     # the work due after the steps just trained: report, evaluate, save
                     if turn.post:
                         stepped = t.step
@@ -599,9 +600,19 @@ class Session:
             if final_save:
                 # Save first: an evaluation can take a while, and a stop must not wait for it.
                 path = self.save("final")
-                if path is None and t.run is not None:
+                failed = path is None and t.run is not None
+                if failed:
                     error = self.save_error
-                elif t.step > 0 and self.last_eval_step != t.step and t.last_val_step != t.step:
+                # (several processes evaluate together whatever the leader's disk did)
+                if (
+                    (not failed or self.cluster.world > 1)
+                    and t.step > 0
+                    and t.step
+                    not in (
+                        self.last_eval_step,
+                        t.last_val_step,
+                    )
+                ):
                     self.evaluate()
                     path = self.save("final") or path  # again, so the checkpoint knows this val loss
         except Exception as exc:
@@ -651,13 +662,12 @@ class Turn:
 
     @classmethod
     def from_values(cls, values: list[float]) -> Turn:
-        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
-        return cls(
-            **{
-                name: (value != 0 if kinds[name] == "bool" else int(value) if kinds[name] == "int" else value)
-                for name, value in zip(kinds, values)
-            }
-        )
+        v = dict(zip((f.name for f in dataclasses.fields(cls)), values))
+        flag = {name: v[name] != 0 for name in FLAGS}
+        return cls(**flag, clock=v["clock"], every=int(v["every"]))
+
+
+FLAGS = [f.name for f in dataclasses.fields(Turn) if f.type == "bool"]
 
 
 def metrics_row(row: StepRecord) -> dict[str, Any]:

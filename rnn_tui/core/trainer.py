@@ -460,8 +460,10 @@ class Trainer:
             rng = ck.get("rng", {})
             ranks = ck.get("rng_ranks")
             if not own and self.cluster.world > 1:  # each process its own generator
-                same = isinstance(ranks, list) and len(ranks) == self.cluster.world
-                rng = ranks[self.cluster.rank] if same else rng if self.cluster.leader else {}
+                if isinstance(ranks, list) and len(ranks) == self.cluster.world:
+                    rng = ranks[self.cluster.rank]
+                elif not self.cluster.leader:
+                    rng = {}  # another number of processes: the others keep their own seeds
             if "torch" in rng:
                 torch.set_rng_state(rng["torch"])
             if "sample" in rng:

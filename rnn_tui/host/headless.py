@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.cluster import launched
 from rnn_tui.host.request import LaunchError, TrainRequest
 from rnn_tui.host.serve import serve_session
 
@@ -22,8 +23,14 @@ def fmt_rate(x: float) -> str:
 
 
 def run_headless(request: TrainRequest, console: Console | None = None) -> int:
-    """Train with plain output; the exit code (a request refused raises ``LaunchError``)."""
-    console = console or Console(stderr=False, highlight=False)
+    """Train with plain output; the exit code (a request refused raises ``LaunchError``).
+
+    With ``--nproc N`` this process launches N processes that each run this function (the first
+    one prints); under torchrun each process runs it directly."""
+    if request.nproc > 1 and not launched():
+        return launch_headless(request)
+    leader = os.environ.get("RANK", "0") == "0"  # the other processes of a data-parallel run print nothing
+    console = console or Console(stderr=False, highlight=False, quiet=not leader)
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -101,7 +108,7 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
         interrupts += 1
         if signum == signal.SIGINT and interrupts > 1:
             os._exit(130)
-        if signum == signal.SIGINT:
+        if signum == signal.SIGINT and leader:
             try:
                 print_line("stopping after this step and saving… (Ctrl+C again quits without saving)")
             except (OSError, ValueError):
@@ -119,6 +126,8 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     finally:
         bar.stop()
     if done.reason == "refused":
+        if not leader:
+            return 2  # every process was refused alike: the first one says why
         raise LaunchError(done.error or "the run could not start")
     if done.error:
         return 1
@@ -127,3 +136,25 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def launch_headless(request: TrainRequest) -> int:
+    """``--nproc N --headless``: this process launches N that train and print (the first one)."""
+    from rnn_tui.host.launch import Stopped, describe, launch
+
+    print(describe(request), flush=True)
+    try:
+        outcome = launch(request, headless_process)
+    except Stopped:
+        return 0  # every process was passed the signal, saved and stopped: as one process would
+    if isinstance(outcome, str):
+        raise LaunchError(outcome)
+    return int(outcome or 0)
+
+
+def headless_process(request: TrainRequest) -> int | str:
+    """One process of ``--nproc N --headless``: its exit code, or why the run was refused."""
+    try:
+        return run_headless(request)
+    except LaunchError as exc:
+        return str(exc)

@@ -6,6 +6,10 @@ request, take the run's lock (no second trainer on one run, whatever the socket 
 control socket so other terminals can watch and steer, keep ``trainer.json`` truthful, fan every
 event out to the host's own sink and to the viewers, turn the host's signals into a clean stop,
 and close all of it however the session ends.
+
+A data-parallel run (torchrun, ``--nproc``) runs this in every process: each joins the process group
+and builds its own trainer (``ranks.py``); process 0, the leader, takes the lock, serves the socket,
+writes the status and emits the events; the others train in step and write nothing.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.core.session import Emit, Inbox, Session
+from rnn_tui.host.ranks import build_rank_trainer
 from rnn_tui.host.request import TrainRequest, build_trainer
 from rnn_tui.remote.server import ControlServer
 from rnn_tui.remote.status import RunLock, write_status
+
+if TYPE_CHECKING:
+    from rnn_tui.core.distributed import Ddp
 
 SignalHandler = Callable[[int, "FrameType | None"], Any] | int | None
 
@@ -60,7 +68,15 @@ class StatusFile:
                 pass
 
     def close(self, done: ev.Finished) -> None:
-        state = "failed" if done.error else "stopped" if done.reason == "stopped" else "finished"
+        state = (
+            "crashed"  # another process died: nothing could be saved (--resume continues the last checkpoint)
+            if done.reason == "crashed"
+            else "failed"
+            if done.error
+            else "stopped"
+            if done.reason == "stopped"
+            else "finished"
+        )
         self.write(state=state, step=done.step, reason=done.reason, error=done.error, checkpoint=done.checkpoint)
 
 
@@ -92,13 +108,49 @@ def serve_session(
     from the main thread (a trainer in a thread leaves signals to its process).
     """
 
+    from rnn_tui.core.cluster import launched
+
+    if not launched():
+        return _serve(
+            request, inbox, emit, None, control, stop_signals, ignore_signals, on_stop_signal, on_internal_error
+        )
+    from rnn_tui.core.distributed import join
+
+    try:
+        cluster = join()
+    except RnnTuiError as exc:
+        done = ev.Finished(reason="refused", step=0, checkpoint=None, error=str(exc))
+        emit(done)
+        return done
+    try:
+        quiet: Emit = lambda e: None  # noqa: E731  (the leader speaks for the run)
+        sink = emit if cluster.leader else quiet
+        done = _serve(
+            request, inbox, sink, cluster, control, stop_signals, ignore_signals, on_stop_signal, on_internal_error
+        )
+    finally:
+        cluster.close()
+    return done
+
+
+def _serve(
+    request: TrainRequest,
+    inbox: Inbox,
+    emit: Emit,
+    cluster: Ddp | None,
+    control: bool,
+    stop_signals: Iterable[int],
+    ignore_signals: Iterable[int],
+    on_stop_signal: Callable[[int], None] | None,
+    on_internal_error: Callable[[str], None] | None,
+) -> ev.Finished:
     def refuse(message: str) -> ev.Finished:
         done = ev.Finished(reason="refused", step=0, checkpoint=None, error=message)
         emit(done)
         return done
 
     try:
-        trainer = build_trainer(request)
+        trainer = build_trainer(request) if cluster is None else build_rank_trainer(request, cluster)
     except RnnTuiError as exc:
         return refuse(str(exc))
     except Exception as exc:
@@ -107,12 +159,25 @@ def serve_session(
         return refuse(f"internal error: {exc!r}")
     run = trainer.run
     lock = None
+    refused = None
     if run is not None:
         try:
             lock = RunLock(run.path).acquire()
         except (RnnTuiError, OSError) as exc:
+            refused = str(exc) if isinstance(exc, RnnTuiError) else f"cannot lock {run.path}: {exc}"
+    pids = [os.getpid()]
+    if cluster is not None:  # a run trained already refuses every process, not only the leader
+        try:
+            refused = cluster.agree(refused)
+            pids = cluster.exchange(os.getpid())
+        except RnnTuiError as exc:
+            refused = str(exc)
+    if refused is not None:
+        if lock is not None:
+            lock.release()
+        if run is not None:
             run.close()
-            return refuse(str(exc) if isinstance(exc, RnnTuiError) else f"cannot lock {run.path}: {exc}")
+        return refuse(refused)
 
     sinks = [emit]
     server = None
@@ -133,6 +198,9 @@ def serve_session(
             started=time.time(),
             error=None,
             reason=None,
+            # several processes: how many, and the launcher (torchrun, --nproc) that a signal
+            # stops them all through (it passes it on to every process)
+            **({"world_size": len(pids), "pids": pids, "launcher_pid": os.getppid()} if cluster is not None else {}),
         )
         sinks.append(status.observe)
     session = Session(trainer, inbox, fanout(*sinks))

@@ -125,6 +125,7 @@ class CatchUp:
                 max_steps=cfg.get("max_steps"),
                 max_minutes=cfg.get("max_minutes"),
                 precision=_precision(record.get("precision")),
+                world_size=max(1, _int(record.get("world_size", 1))),
             )
         )
         for s in _read_jsonl_tail(run.samples, SAMPLES_KEPT):

@@ -221,6 +221,7 @@ class RnnTuiApp(App[int]):
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
                 s.total_s = e.total_s
                 s.threads = e.threads
+                s.gpus = e.gpus
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
                 for step, loss in zip(e.val_steps, e.val_losses):
@@ -275,14 +276,18 @@ class RnnTuiApp(App[int]):
         s.best_val, s.val_loss = e.best_val, e.last_val
         s.step = e.step
         cfg = e.config
-        s.chars_per_step = cfg["batch_size"] * cfg["seq_len"]
+        s.world_size = e.world_size
+        s.chars_per_step = cfg["batch_size"] * cfg["seq_len"] * e.world_size
         corpus = Path(e.corpus).name
         role = " · viewer" if self.viewer else ""
+        device = f"{e.device} x {e.world_size}" if e.world_size > 1 else e.device
         self.title_bar.update(
-            f"rnn-tui{role} · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
+            f"rnn-tui{role} · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {device} · {e.run_dir}"
         )
 
     def on_finished(self, e: ev.Finished) -> None:
+        if self.finished is not None:
+            return  # told twice (a --nproc launcher's account of a crash the trainer reported already)
         self.finished = e
         self.stats.state = "failed" if e.error else "finished"
         self.refresh_bindings()

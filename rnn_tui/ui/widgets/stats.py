@@ -73,7 +73,9 @@ class RunStats:
     prime: str = ""
     run_dir: str = ""
     last_saved: str = ""
-    chars_per_step: int = 0
+    chars_per_step: int = 0  # every process's, together
+    world_size: int = 1  # data-parallel processes
+    gpus: list[dict] | None = None  # each GPU's counters (NVML), on CUDA only
 
     def eta(self) -> tuple[float | None, str]:
         steps_per_s = self.chars_per_s / self.chars_per_step if self.chars_per_step else 0.0
@@ -97,6 +99,42 @@ def fmt_epoch(epoch: float, batches_per_epoch: int) -> str:
         return f"epoch {math.floor(epoch + 1e-9):,}"
     pct = (epoch - math.floor(epoch)) * 100
     return f"epoch {epoch:.2f} ({pct:.0f}%)"
+
+
+def fmt_range(values: list[float], fmt: str) -> str:
+    low, high = min(values), max(values)
+    return format(low, fmt) if format(low, fmt) == format(high, fmt) else f"{format(low, fmt)}–{format(high, fmt)}"
+
+
+GPU_KEYS = ("util", "mem_used_mb", "mem_total_mb", "temp_c", "power_w", "power_limit_w")
+
+
+def gpu_rows(gpus: list[dict], each_up_to: int = 4) -> list[tuple[str, str]]:
+    """Rows for the GPUs' counters (``core/gpus.py`` samples): one a GPU, or, past ``each_up_to``
+    GPUs, one row of ranges and the power of all. A counter a GPU does not report is left out."""
+
+    def known(of: list[dict]) -> dict[str, list[float]]:
+        return {k: [float(g[k]) for g in of if isinstance(g.get(k), (int, float))] for k in GPU_KEYS}
+
+    def line(v: dict[str, list[float]], power: bool = True) -> str:
+        out = []
+        if v["util"]:
+            out.append(f"{fmt_range(v['util'], '.0f')}%")
+        if v["mem_used_mb"] and v["mem_total_mb"]:
+            used = [u / 1024 for u in v["mem_used_mb"]]
+            out.append(f"{fmt_range(used, '.1f')}/{max(v['mem_total_mb']) / 1024:.0f} GB")
+        if v["temp_c"]:
+            out.append(f"{fmt_range(v['temp_c'], '.0f')}°C")
+        if power and v["power_w"]:
+            limit = f"/{max(v['power_limit_w']):.0f}" if v["power_limit_w"] else ""
+            out.append(f"{fmt_range(v['power_w'], '.0f')}{limit} W")
+        return " · ".join(out) or "-"
+
+    if len(gpus) > each_up_to:
+        v = known(gpus)
+        power = f" · {sum(v['power_w']) / 1000:.2f} kW in all" if v["power_w"] else ""
+        return [("gpus", f"{len(gpus)} · {line(v, power=False)}{power}")]
+    return [(f"gpu {g.get('index', '?')}", line(known([g]))) for g in gpus]
 
 
 class StatsPanel(Static):
@@ -128,6 +166,7 @@ class StatsPanel(Static):
         gn = f"{s.grad_norm:.2f}" if s.grad_norm is not None and math.isfinite(s.grad_norm) else "-"
         eta, what = s.eta()
         dev = s.device + (f" ({s.gpu_mem_mb:,.0f} MB)" if s.gpu_mem_mb else "")
+        world = f" · {s.world_size} processes" if s.world_size > 1 else ""
         if s.threads:
             dev += f" · {s.threads} thread{'s' if s.threads > 1 else ''}"
         prime = s.prime.replace("\n", "↵")
@@ -144,7 +183,8 @@ class StatsPanel(Static):
             ("best", best.strip()[5:] or "-"),
             ("sample", sampling),
             ("lr", f"{lr} · grad norm {gn}"),
-            ("speed", f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"),
+            # (with several processes: all of them together)
+            ("speed", (f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-") + world),
             (
                 "time",
                 f"{fmt_duration(trained)} · eta {fmt_duration(eta)} {what}".rstrip()
@@ -161,5 +201,6 @@ class StatsPanel(Static):
                 rows.append(("", f"[$text-muted]{escape(s.precision_reason)}[/]"))
         if s.last_saved:
             rows.append(("saved", escape(s.last_saved)))
+        rows.extend(gpu_rows(s.gpus or []))
         # (the padding sits inside the tag: markup drops a space right after a closing tag)
         return "\n".join(f"[$text-muted]{k:<7}[/]{v}" for k, v in rows)
