@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,6 +126,8 @@ def launch(
             results = elastic_launch_compat(request.nproc, signals, request.master_port)(_entry, entry, request, *args)
         return results.get(0)
     except ChildFailedError as exc:
+        if stopped_by_signals(exc):  # a process told to stop by a signal passed it to the others
+            raise Stopped("stopped by a signal") from None
         raise LaunchError(failure_line(exc, request, run_dir)) from None
     except Exception as exc:
         if type(exc).__name__ == "SignalException":
@@ -167,9 +170,28 @@ def elastic_launch_compat(nproc: int, signals: str, port: int | None = None) -> 
 
 
 def _entry(entry: Callable[..., Any], *args: Any) -> Any:
-    """Each process's first call: quiet launcher logs, then the host's own function."""
+    """Each process's first call: quiet launcher logs, then the host's own function.
+
+    A process that a SIGTERM or SIGHUP stopped (the launcher passes them on when it is told to
+    stop) saves, then exits by that signal: the launcher, stopping, waits for its processes to
+    end and no longer collects what they return."""
     logging.getLogger("torch.distributed").setLevel(logging.ERROR)
-    return entry(*args)
+    from rnn_tui.host import serve
+
+    result = entry(*args)
+    if serve.stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(serve.stop_signal, signal.SIG_DFL)
+        os.kill(os.getpid(), serve.stop_signal)
+    return result
+
+
+def stopped_by_signals(exc: Any) -> bool:
+    """Every process that failed ended by a stop signal (after saving: see ``_entry``)."""
+    failures = getattr(exc, "failures", {}) or {}
+    stops = {-signal.SIGTERM, -signal.SIGHUP}
+    return bool(failures) and all(getattr(f, "exitcode", None) in stops for f in failures.values())
 
 
 def failure_line(exc: Any, request: TrainRequest, run_dir: Path) -> str:
@@ -186,14 +208,24 @@ def failure_line(exc: Any, request: TrainRequest, run_dir: Path) -> str:
 
 @contextlib.contextmanager
 def _quiet_launcher() -> Iterator[None]:
-    """The elastic agent logs every step it takes; what a person needs comes from rnn-tui."""
-    logger = logging.getLogger("torch.distributed.elastic")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """The elastic agent logs every step it takes, and a process's death with a traceback of its
+    own; what a person needs to know comes from rnn-tui, in a line. (torch gives each of its
+    loggers its own level: each is quietened.)"""
+    import torch.distributed.launcher.api  # noqa: F401  (its loggers exist from here on)
+
+    loggers = [
+        logging.getLogger(name)
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.startswith("torch.distributed.elastic") or name.startswith("torch.distributed.launcher")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _log_to(path: Path) -> None:

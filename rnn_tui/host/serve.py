@@ -26,13 +26,16 @@ from typing import TYPE_CHECKING, Any
 from rnn_tui.core import events as ev
 from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.core.session import Emit, Inbox, Session
-from rnn_tui.host.ranks import build_rank_trainer
 from rnn_tui.host.request import TrainRequest, build_trainer
 from rnn_tui.remote.server import ControlServer
 from rnn_tui.remote.status import RunLock, write_status
 
 if TYPE_CHECKING:
     from rnn_tui.core.distributed import Ddp
+
+# The stop signal this process's last session got (None: none). A process of a ``--nproc`` run
+# that was told to stop by a signal exits by that signal once it has saved (see launch.py).
+stop_signal: int | None = None
 
 SignalHandler = Callable[[int, "FrameType | None"], Any] | int | None
 
@@ -150,7 +153,12 @@ def _serve(
         return done
 
     try:
-        trainer = build_trainer(request) if cluster is None else build_rank_trainer(request, cluster)
+        if cluster is None:
+            trainer = build_trainer(request)
+        else:
+            from rnn_tui.host.ranks import build_rank_trainer
+
+            trainer = build_rank_trainer(request, cluster)
     except RnnTuiError as exc:
         return refuse(str(exc))
     except Exception as exc:
@@ -206,6 +214,8 @@ def _serve(
     session = Session(trainer, inbox, fanout(*sinks))
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        global stop_signal
+        stop_signal = signum
         session.stop_requested = ev.Stop(save=True)
         if on_stop_signal is not None:
             on_stop_signal(signum)

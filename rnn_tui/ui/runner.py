@@ -48,7 +48,7 @@ def run_live_app(request: TrainRequest) -> int:
     try:
         app.run()
     finally:
-        link.join(1)
+        link.join(1 if request.nproc <= 1 else 15)  # (a launcher waits for its processes to exit)
         if link.alive():
             # the app crashed, or q was pressed twice: the trainer still saves before it stops
             print("rnn-tui: waiting for the trainer to stop…", file=sys.stderr)
@@ -69,6 +69,8 @@ def run_live_app(request: TrainRequest) -> int:
         run_dir = Path(fin.checkpoint).parent.parent
         print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
         more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
+        if request.nproc > 1:
+            more += f" --nproc {request.nproc}"
         print(f"resume with: rnn-tui train --resume {run_dir}{more}")
     return app.return_code or 0
 
