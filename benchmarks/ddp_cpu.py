@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -34,16 +35,17 @@ from rnn_tui.core.threads import usable_cores
 from rnn_tui.core.trainer import Trainer
 
 WARMUP = 3
+ROUNDS = 4
 
 
-def config(args: argparse.Namespace, batch: int, threads: int) -> TrainConfig:
+def config(args: argparse.Namespace, batch: int, threads: int | None) -> TrainConfig:
     return TrainConfig(
         layers=2, hidden=args.hidden, batch_size=batch, seq_len=100, device="cpu", threads=threads, dropout=0.0
     )
 
 
-def timed_steps(trainer: Trainer, steps: int) -> float:
-    for _ in range(WARMUP):
+def timed_steps(trainer: Trainer, steps: int, warmup: int = WARMUP) -> float:
+    for _ in range(warmup):
         trainer.train_step()
     trainer.collect()
     t0 = time.perf_counter()
@@ -53,10 +55,12 @@ def timed_steps(trainer: Trainer, steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def one_process(args: argparse.Namespace) -> float:
+def one_process(args: argparse.Namespace) -> tuple[float, int]:
     corpus = read_corpus(bundled_corpora()["tinyshakespeare"])
-    trainer = Trainer(config(args, args.batch, usable_cores()), corpus)
-    return args.steps * args.batch * 100 / timed_steps(trainer, args.steps)
+    trainer = Trainer(config(args, args.batch, None), corpus)  # the threads the tuner measures best
+    tuner = trainer.thread_tuner
+    seconds = timed_steps(trainer, args.steps, warmup=30)  # (the tuner's trials are over by then)
+    return args.steps * args.batch * 100 / seconds, tuner.threads if tuner else 0
 
 
 def each_process(args: argparse.Namespace) -> dict:
@@ -70,20 +74,21 @@ def each_process(args: argparse.Namespace) -> dict:
         per = args.batch // cluster.world
         trainer = Trainer(config(args, per, max(1, usable_cores() // cluster.world)), corpus, cluster=cluster)
         trainer.distribute()
-        synced = timed_steps(trainer, args.steps)
-        with trainer.train_model.no_sync():  # type: ignore[operator]  # DDP's: no gradient average
-            alone = timed_steps(trainer, args.steps)
+        # with and without the gradient average (DDP's no_sync), alternately: this machine is noisy
+        per_round = max(2, args.steps // ROUNDS)
+        timed_steps(trainer, 0)
+        synced, alone = [], []
+        for _ in range(ROUNDS):
+            synced.append(timed_steps(trainer, per_round, warmup=1) / per_round)
+            with trainer.train_model.no_sync():  # type: ignore[operator]
+                alone.append(timed_steps(trainer, per_round, warmup=1) / per_round)
         turns = 200
         t0 = time.perf_counter()
         for _ in range(turns):
             cluster.share([0.0] * 11, [0.0])
         turn_s = (time.perf_counter() - t0) / turns
-        return {
-            "chars_per_s": args.steps * args.batch * 100 / synced,
-            "step_s": synced / args.steps,
-            "alone_s": alone / args.steps,
-            "turn_s": turn_s,
-        }
+        step_s, alone_s = statistics.median(synced), statistics.median(alone)
+        return {"chars_per_s": args.batch * 100 / step_s, "step_s": step_s, "alone_s": alone_s, "turn_s": turn_s}
     finally:
         cluster.close()
 
@@ -129,15 +134,17 @@ def main() -> int:
     from rnn_tui.host.launch import _entry, elastic_launch_compat
 
     print(hardware())
-    one = one_process(args)
-    two = elastic_launch_compat(2, "SIGTERM")(_entry, each_process, args)
-    lead = two[0]
+    # alternately, as this machine is noisy: 1 process, 2, 1 again
+    first, threads = one_process(args)
+    lead = elastic_launch_compat(2, "SIGTERM")(_entry, each_process, args)[0]
+    again, _ = one_process(args)
+    one = (first + again) / 2
     print()
     rows = [
         [
-            f"chars/s, 2x{args.hidden}, {args.batch} streams",
-            f"{one:,.0f}",
-            f"{lead['chars_per_s']:,.0f}",
+            f"chars/s, 2x{args.hidden}, {args.batch} streams in all",
+            f"{one:,.0f} ({threads} thread{'s' if threads != 1 else ''})",
+            f"{lead['chars_per_s']:,.0f} ({max(1, usable_cores() // 2)} thread(s) each)",
             f"{lead['chars_per_s'] / one:.2f}",
         ],
         ["communication share of a step (2 processes)", "", f"{1 - lead['alone_s'] / lead['step_s']:.1%}", ""],
