@@ -18,6 +18,7 @@ import torch
 from rnn_tui.core import checkpoint as ckpt_io
 from rnn_tui.core import events as ev
 from rnn_tui.core.batches import StripedBatches
+from rnn_tui.core.cluster import Solo
 from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.gpus import GpuMonitor
 from rnn_tui.core.runs import RunDir
@@ -150,3 +151,32 @@ print([done.reason, dist.is_initialized(), sorted(m for m in sys.modules if m in
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert ast.literal_eval(out.stdout.strip().splitlines()[-1]) == ["max-steps", False, []]
+
+
+def test_more_processes_than_gpus_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(LaunchError, match=r"--nproc 4: this machine has 2 CUDA GPUs and each process takes one"):
+        check_launch(TrainRequest(nproc=4))
+    check_launch(TrainRequest(nproc=2))  # one each: fine
+    check_launch(TrainRequest(nproc=4, overrides={"device": "cpu"}))  # CPU processes: any number
+
+
+def test_nproc_under_torchrun_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(LaunchError, match="under torchrun leave it out"):
+        TrainRequest(nproc=2).check()
+
+
+class TwoOnThisMachine(Solo):
+    """One process as the trainer sees it, but with another beside it on this machine."""
+
+    local_world = 2
+
+
+def test_cpu_processes_share_the_cores(small_corpus, tmp_path):
+    from rnn_tui.core.threads import candidates, usable_cores
+
+    t = Trainer(tiny_config(threads=None), read_corpus(small_corpus), cluster=TwoOnThisMachine())
+    assert t.thread_tuner is not None
+    assert t.thread_tuner.options == candidates(max(1, usable_cores() // 2))
