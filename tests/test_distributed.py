@@ -283,6 +283,7 @@ def corpus_as_each_process_sees_it(path: str) -> tuple[str, str, bool, str]:
     cluster = join()
     try:
         corpus = shared_corpus(cluster, Path(path), "char", None)
+        cluster.exchange(None)  # every process is past the corpus: the first one has unlinked the file
         data = corpus.data
         name = str(getattr(data, "filename", ""))
         return type(data).__name__, name, os.path.exists(name), hashlib.sha1(np.asarray(data).tobytes()).hexdigest()
@@ -361,3 +362,75 @@ async def test_a_viewer_pauses_every_process(small_corpus, tmp_path):
             lambda: not any(pid_alive(p) for p in [launcher, *pids]), timeout=TIMEOUT, what="every process to stop"
         )
     assert read_status(run)["state"] == "stopped"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_live_app_on_two_processes_saves_and_moves_to_the_background(small_corpus, tmp_path):
+    """``rnn-tui CORPUS --nproc 2`` in a real terminal: it trains, a pause and a save reach both
+    processes, and d hands the run over to two background processes, which train on."""
+    from tests.helpers import Tmux, command
+
+    done = tmp_path / "exit-code"
+    args = [small_corpus, "--nproc", "2", *TINY, "--batch-size", "4", "--runs-dir", tmp_path / "runs"]
+    # 40 rows: the stats panel's "saved" row comes after the dtype and its reason (cut off at 30)
+    term = Tmux(f"{command(*args)}; echo $? > {done}; sleep 120", width=100, height=40)
+    try:
+        term.wait_for(
+            lambda s: "2 processes" in s and "step   " in s and "● training" in s, timeout=TIMEOUT, what="training"
+        )
+        run = only_run(tmp_path / "runs")
+        pids = read_status(run)["pids"]
+        term.keys("space")
+        term.wait_for(lambda s: "● paused" in s, what="the pause")
+        term.keys("s")
+        term.wait_for(lambda s: "latest.pt at step" in s, what="the checkpoint")
+        saved = ckpt_io.load(run / "checkpoints" / "latest.pt")
+        assert saved["world_size"] == 2 and saved["step"] == read_status(run)["saved_step"]
+        term.keys("space", "d")
+        screen = term.wait_for(lambda s: "training in the background" in s, timeout=TIMEOUT, what="the hand-over")
+        wait_until(done.exists, what="the app to exit")
+        assert done.read_text().strip() == "0"
+        assert not any(pid_alive(p) for p in pids)  # the app's processes saved and stopped
+        status = read_status(run)
+        background = int(screen.split("(pid ")[1].split(")")[0])
+        assert status["state"] == "running" and status["launcher_pid"] == background and status["world_size"] == 2
+        listing = rnn_tui("runs", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+        assert f"running (pid {background}, 2 processes)" in listing.stdout
+        step = status.get("step") or 0
+        wait_until(
+            lambda: max(losses(run)) > max(step, saved["step"]) + 5,
+            timeout=TIMEOUT,
+            what="training on in the background",
+        )
+        os.kill(background, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(background), timeout=TIMEOUT, what="the background run to stop")
+        assert read_status(run)["state"] == "stopped"
+    finally:
+        term.close()
+
+
+def test_a_time_budget_ends_every_process_at_once(small_corpus, tmp_path):
+    """--max-minutes: process 0's clock decides for all (and the learning rate's decay with it)."""
+    out = train(
+        small_corpus,
+        "--nproc",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-minutes",
+        "0.1",
+        "--runs-dir",
+        tmp_path / "runs",
+        cwd=tmp_path,
+    )
+    assert "finished (max-minutes)" in out.stdout
+    ck = ckpt_io.load(only_run(tmp_path / "runs") / "checkpoints" / "latest.pt")
+    assert ck["schedule_progress"] == pytest.approx(1.0, abs=0.05) and ck["trained_s"] >= 6
+
+
+def test_a_gpu_named_by_index_is_refused_in_one_line(small_corpus, tmp_path):
+    from tests.helpers import assert_clean_error
+
+    proc = rnn_tui("train", small_corpus, "--headless", "--nproc", "2", "--device", "cuda:1", cwd=tmp_path)
+    assert_clean_error(proc, "--device cuda:1 names one GPU")
+    assert not (tmp_path / "runs").exists()
