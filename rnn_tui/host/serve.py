@@ -210,7 +210,9 @@ def _serve(
             # stops them all through (it passes it on to every process)
             **({"world_size": len(pids), "pids": pids, "launcher_pid": os.getppid()} if cluster is not None else {}),
         )
-        sinks.append(status.observe)
+        # first: what the app or a viewer is told (a save, an evaluation) is on file already,
+        # so `rnn-tui runs` in another terminal never lags behind the screen
+        sinks.insert(0, status.observe)
     session = Session(trainer, inbox, fanout(*sinks))
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
