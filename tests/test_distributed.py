@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -392,7 +393,10 @@ def test_the_live_app_on_two_processes_saves_and_moves_to_the_background(small_c
         assert done.read_text().strip() == "0"
         assert not any(pid_alive(p) for p in pids)  # the app's processes saved and stopped
         status = read_status(run)
-        background = int(screen.split("(pid ")[1].split(")")[0])
+        # (the line names the run directory in full: a long temp path wraps it, anywhere)
+        said = re.search(r"\(pid (\d+)\)", screen.replace("\n", ""))
+        assert said is not None, screen
+        background = int(said[1])
         assert status["state"] == "running" and status["launcher_pid"] == background and status["world_size"] == 2
         listing = rnn_tui("runs", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
         assert f"running (pid {background}, 2 processes)" in listing.stdout
