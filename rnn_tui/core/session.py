@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from . import events as ev
 from .errors import RnnTuiError
+from .explorer import Explorer
 from .trainer import Trainer, lr_at
 
 
@@ -84,6 +85,7 @@ class Session:
         self.rollbacks = 0  # in a row: reset by a good state past the step that failed
         self.fail_step = -1
         self.total_rollbacks = 0
+        self.explorer = Explorer()  # the explorer screen's requests, answered between steps
 
     # ------------------------------------------------------------------ helpers
     def set_state(self, state: str) -> None:
@@ -113,6 +115,8 @@ class Session:
             self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
         elif isinstance(cmd, ev.Stop):
             self.stop_requested = cmd
+        elif isinstance(cmd, ev.Explore):
+            self.explorer.ask(cmd)
         else:
             self.emit(ev.Notice("warning", f"ignored unknown command {type(cmd).__name__}"))
 
@@ -322,6 +326,22 @@ class Session:
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
 
+    def explore(self) -> None:
+        """Answer the explorer's requests from the current weights. Its passes run on copies of
+        them and leave the training state (gradients, optimiser, hidden state, RNG) untouched."""
+        self.post_progress()  # explore good weights (this rolls back from NaN ones)
+        t = self.t
+        val = t.corpus.split(t.cfg.val_fraction)[1]
+        try:
+            answers = self.explorer.serve(
+                t.model, t.vocab, val, t.step, t.cfg.seq_len, version=(t.step, self.active_s, self.total_rollbacks)
+            )
+        except (RuntimeError, ValueError) as exc:  # e.g. out of memory on a GPU: training goes on
+            self.emit(ev.Notice("warning", f"the explorer could not compute its views: {str(exc).splitlines()[0]}"))
+            return
+        for answer in answers:
+            self.emit(answer)
+
     def save(self, reason: str) -> str | None:
         if self.t.run is None:
             return None
@@ -392,6 +412,8 @@ class Session:
                     once, self.sample_requested = self.sample_requested, None
                     self.sample(once)
                     next_sample = time.monotonic() + cfg.sample_every_s
+                if self.explorer.due(training=not self.paused):
+                    self.explore()
                 if self.paused:
                     self.post_progress()
                     self.set_state("paused")

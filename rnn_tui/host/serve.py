@@ -69,6 +69,17 @@ def fanout(*sinks: Emit) -> Emit:
     return emit
 
 
+def own_answers(emit: Emit) -> Emit:
+    """The host's own sink: the explorer's answers to viewers go to them alone (the control server
+    routes those)."""
+
+    def sink(e: ev.Event) -> None:
+        if not (isinstance(e, ev.Explored) and e.asker):
+            emit(e)
+
+    return sink
+
+
 def serve_session(
     request: TrainRequest,
     inbox: Inbox,
@@ -111,7 +122,7 @@ def serve_session(
             run.close()
             return refuse(str(exc) if isinstance(exc, RnnTuiError) else f"cannot lock {run.path}: {exc}")
 
-    sinks = [emit]
+    sinks = [own_answers(emit)]
     server = None
     status = None
     if run is not None:
