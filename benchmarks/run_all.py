@@ -42,6 +42,12 @@ SCRIPTS = [
         ["--frames", "2", "--points", "2000", "--sizes", "80x24"],
     ),
     (
+        "explorer_speed",
+        "the explorer: every view's compute time, training speed with it open",
+        [],
+        ["--quick"],
+    ),
+    (
         "big_corpus",
         "a 1 GB corpus: time to the first step and peak memory",
         [],

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow  # every benchmark script, at toy sizes
             '"val"',
         ),
         (["benchmarks.render_speed", "--frames", "2", "--points", "2000", "--sizes", "40x12"], "frame p95 ms"),
+        (["benchmarks.explorer_speed", "--quick"], "explorer open / closed"),
         (["benchmarks.big_corpus", "--size-mb", "2", "--modes", "char,byte", "--threads", "1"], "peak RSS"),
     ],
 )
@@ -54,6 +55,19 @@ def test_run_all_summarises_every_table_row_with_its_target():
     summary = proc.stdout.split("## Summary", 1)[1]
     assert summary.count("| render_speed ") == 2  # the loss plot row and the heatmap row
     assert "frame p95 ms:" in summary and "≤ 50 ms" in summary
+
+
+def test_run_all_quick_runs_the_explorer_benchmark():
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "explorer_speed"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = proc.stdout.split("## Summary", 1)[1]
+    assert summary.count("| explorer_speed ") == 2  # the compute time and the training speed rows
+    assert "< 1 s" in summary and "≥ 0.97" in summary
 
 
 def test_run_all_table_parser():

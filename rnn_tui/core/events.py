@@ -181,6 +181,14 @@ class Explored:
 
 
 @dataclass(frozen=True)
+class ExploreFailed:
+    """The explorer's views could not be computed for ``asker`` (out of memory, say)."""
+
+    asker: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class History:
     """The loss curves logged so far (metrics.jsonl): sent when a resumed run starts, and to a
     viewer that joins late, before the live ``Progress`` events that follow them."""
@@ -232,6 +240,7 @@ Event = Union[
     Sampled,
     Probed,
     Explored,
+    ExploreFailed,
     StateChanged,
     SamplingChanged,
     CheckpointSaved,

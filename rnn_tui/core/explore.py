@@ -139,13 +139,18 @@ def _finite(x: float) -> float | None:
 
 
 def passage(val_ids: np.ndarray, chars: int, newline: int | None) -> np.ndarray:
-    """``chars`` symbols of the validation split, from the start of its first whole line (when a
-    newline comes early enough), so the probe reads like the text and not from mid-word."""
+    """``chars`` symbols of the validation split, from the start of its first paragraph (after a
+    blank line) or else of its first whole line, when one comes early enough: the probe reads like
+    the text, not from mid-word."""
     start = 0
     if newline is not None:
-        head = np.flatnonzero(val_ids[: min(len(val_ids), 2000)] == newline)
-        if len(head) and len(val_ids) - head[0] - 1 >= min(chars, len(val_ids)) // 2:
-            start = int(head[0]) + 1
+        head = val_ids[: min(len(val_ids), 2000)] == newline
+        blank = np.flatnonzero(head[:-1] & head[1:]) + 2  # after "\n\n"
+        line = np.flatnonzero(head) + 1
+        for starts in (blank, line):
+            if len(starts) and len(val_ids) - starts[0] >= min(chars, len(val_ids)) // 2:
+                start = int(starts[0])
+                break
     return np.asarray(val_ids[start : start + chars])
 
 

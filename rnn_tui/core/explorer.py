@@ -10,14 +10,19 @@ the same weights and probe (a paused run) are answered from the last result at o
 
 from __future__ import annotations
 
+import codecs
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from . import events as ev
 from .corpus import Vocab
-from .explore import PROBE_CHARS, Exploration, explore, newline_index, passage, probe_limit
+from .errors import CorpusError, RnnTuiError
+from .explore import PROBE_CHARS, Exploration, encode_probe, explore, newline_index, passage, probe_limit
 from .model import CharRNN
 
 EXPLORE_BUDGET = 0.02  # at most this share of wall time goes to timer refreshes while training
@@ -86,14 +91,15 @@ class Explorer:
 
     def serve(
         self, model: CharRNN, vocab: Vocab, val_ids: np.ndarray, step: int, seq_len: int, version: object
-    ) -> list[ev.Explored]:
+    ) -> list[ev.Explored | ev.ExploreFailed]:
         """Answer every pending request from the current weights (``version`` names them: the same
-        version and probe reuse the last result)."""
+        version and probe reuse the last result). A failure (out of memory, say) is an answer too:
+        training goes on."""
         requests, self.pending = self.pending, {}
         groups: dict[tuple[str | None, int], list[str]] = {}
         for asker, r in requests.items():
             groups.setdefault((r.text, r.chars), []).append(asker)
-        answers: list[ev.Explored] = []
+        answers: list[ev.Explored | ev.ExploreFailed] = []
         for (text, chars), askers in groups.items():
             key = (version, text, chars)
             if self.cached is not None and self.cached[0] == key:
@@ -107,7 +113,12 @@ class Explorer:
                         filter(None, [note, f"probe cut to {limit:,} characters for a {cfg.layers}x{cfg.hidden} model"])
                     )
                 start = self.clock()
-                result = explore(model, vocab, ids)
+                try:
+                    result = explore(model, vocab, ids)
+                except (RuntimeError, ValueError, RnnTuiError) as exc:
+                    reason = f"the explorer could not compute its views: {(str(exc).splitlines() or [''])[0][:200]}"
+                    answers.extend(ev.ExploreFailed(asker, reason) for asker in askers)
+                    continue
                 spent = self.clock() - start
                 self.computed += 1
                 self.seconds += spent
@@ -117,4 +128,144 @@ class Explorer:
         return answers
 
 
-__all__ = ["EXPLORE_BUDGET", "PROBE_CHARS", "Explorer", "probe_ids", "to_event"]
+
+
+# ---------------------------------------------------------------------------- from a checkpoint
+
+
+@dataclass
+class Explorable:
+    """A checkpoint's model, ready to explore offline (``rnn-tui explore``, a finished run)."""
+
+    checkpoint: Path
+    model: CharRNN
+    vocab: Vocab
+    step: int
+    seq_len: int
+    val_fraction: float
+    corpus: Path | None
+    record: dict  # the checkpoint's plain values (config, losses), for the screen's title
+
+    def validation_ids(self, chars: int) -> np.ndarray:
+        """A passage of the validation split, read from the end of the corpus file (the file itself
+        may be huge: only what the probe needs is read)."""
+        if self.corpus is None or not self.corpus.is_file():
+            raise CorpusError(
+                f"the checkpoint's corpus {self.corpus or '(unknown)'} is not here; give a probe text with --text FILE"
+            )
+        size = self.corpus.stat().st_size
+        start = int(size * (1 - self.val_fraction))
+        want = chars * 4 + 8192  # room for the start of a line and multi-byte characters
+        with open(self.corpus, "rb") as f:
+            f.seek(start)
+            raw = f.read(want)
+        if self.vocab.kind == "char":
+            while raw and 0x80 <= raw[0] < 0xC0:  # the tail of a character cut by the seek
+                raw = raw[1:]
+            text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(raw, final=len(raw) < want)
+            known, unknown = self.vocab.split_known(text)
+        else:
+            index = {code: i for i, code in enumerate(self.vocab.codes)}
+            known = [index[b] for b in raw if b in index]
+            unknown = ["?"] if len(known) < len(raw) else []
+        if unknown:
+            raise CorpusError(f"{self.corpus} has changed since this checkpoint (it has symbols the model never saw)")
+        ids = np.asarray(known, dtype=np.int64)
+        found = passage(ids, chars, newline_index(self.vocab))
+        if len(found) < 2:
+            raise CorpusError(f"{self.corpus} is too short for a probe; give one with --text FILE")
+        return found
+
+    def probe(self, text: str | None, chars: int) -> tuple[np.ndarray, str]:
+        """The probe for a request: ``text`` (unknown characters skipped, with a note) or a
+        validation passage."""
+        limit = probe_limit(self.model.cfg.layers, self.model.cfg.hidden, chars)
+        if text is None:
+            return self.validation_ids(limit), ""
+        ids, note = probe_ids(self.vocab, np.zeros(0, dtype=np.int64), text, limit)
+        if not len(ids):
+            return self.validation_ids(limit), note
+        return ids, note
+
+    def answer(self, request: ev.Explore) -> ev.Explored | ev.ExploreFailed:
+        try:
+            ids, note = self.probe(request.text, request.chars)
+            result = explore(self.model, self.vocab, ids)
+        except (RuntimeError, ValueError, RnnTuiError) as exc:
+            return ev.ExploreFailed(request.asker, (str(exc).splitlines() or ["failed"])[0][:300])
+        return to_event(result, request.asker, self.step, self.seq_len, note)
+
+    def started(self) -> ev.Started:
+        """The checkpoint as a run the app can show (it is not training)."""
+        cfg = self.record.get("config", {})
+        best = self.record.get("best_val")
+        return ev.Started(
+            run_dir=str(self.checkpoint.parent),
+            corpus=str(self.corpus or ""),
+            config=cfg,
+            vocab_size=self.vocab.size,
+            n_params=self.model.num_params(),
+            device="cpu",
+            train_chars=0,
+            val_chars=0,
+            batches_per_epoch=0,
+            step=self.step,
+            best_val=best if isinstance(best, float) and math.isfinite(best) else None,
+            last_val=self.record.get("last_val"),
+            max_steps=cfg.get("max_steps"),
+            max_minutes=cfg.get("max_minutes"),
+        )
+
+
+def load_explorable(path: Path) -> Explorable:
+    """A checkpoint on the CPU, checked (one line for anything wrong with it)."""
+    from .trainer import load_for_inference
+
+    model, vocab, ck = load_for_inference(path, "cpu")
+    cfg = ck.get("config", {})
+    corpus = ck.get("corpus")
+    return Explorable(
+        checkpoint=Path(path),
+        model=model,
+        vocab=vocab,
+        step=int(ck["step"]),
+        seq_len=int(cfg.get("seq_len", 100)),
+        val_fraction=float(cfg.get("val_fraction", 0.1)),
+        corpus=Path(corpus) if isinstance(corpus, str) and corpus else None,
+        record={k: ck.get(k) for k in ("config", "best_val", "last_val")},
+    )
+
+
+def read_probe_file(path: Path, vocab: Vocab, chars: int) -> np.ndarray:
+    """``--text FILE``: its first ``chars`` characters, each one the model knows (one line for a
+    missing, empty, non-UTF-8 or foreign text)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(chars * 4 + 4)
+    except FileNotFoundError:
+        raise CorpusError(f"probe text not found: {path}") from None
+    except IsADirectoryError:
+        raise CorpusError(f"{path} is a directory; give a text file") from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not raw:
+        raise CorpusError(f"the probe text {path} is empty")
+    if vocab.kind == "byte":
+        return encode_probe_bytes(vocab, raw[:chars], path)
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(raw, final=len(raw) < chars * 4 + 4)
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path} is not UTF-8 text (byte {exc.start}); the model reads UTF-8 characters") from None
+    text = text.removeprefix("\ufeff")[:chars]
+    try:
+        return encode_probe(vocab, text)
+    except CorpusError as exc:
+        raise CorpusError(f"{path}: {exc}") from None
+
+
+def encode_probe_bytes(vocab: Vocab, raw: bytes, path: Path) -> np.ndarray:
+    missing = sorted(set(raw) - set(vocab.codes))
+    if missing:
+        raise CorpusError(f"{path} has bytes the model has never seen: {vocab.describe_codes(missing)}")
+    index = {code: i for i, code in enumerate(vocab.codes)}
+    return np.asarray([index[b] for b in raw], dtype=np.int64)

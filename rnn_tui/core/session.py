@@ -332,14 +332,8 @@ class Session:
         self.post_progress()  # explore good weights (this rolls back from NaN ones)
         t = self.t
         val = t.corpus.split(t.cfg.val_fraction)[1]
-        try:
-            answers = self.explorer.serve(
-                t.model, t.vocab, val, t.step, t.cfg.seq_len, version=(t.step, self.active_s, self.total_rollbacks)
-            )
-        except (RuntimeError, ValueError) as exc:  # e.g. out of memory on a GPU: training goes on
-            self.emit(ev.Notice("warning", f"the explorer could not compute its views: {str(exc).splitlines()[0]}"))
-            return
-        for answer in answers:
+        version = (t.step, self.active_s, self.total_rollbacks)  # the weights: a rollback repeats steps
+        for answer in self.explorer.serve(t.model, t.vocab, val, t.step, t.cfg.seq_len, version):
             self.emit(answer)
 
     def save(self, reason: str) -> str | None:

@@ -74,7 +74,7 @@ def own_answers(emit: Emit) -> Emit:
     routes those)."""
 
     def sink(e: ev.Event) -> None:
-        if not (isinstance(e, ev.Explored) and e.asker):
+        if not (isinstance(e, (ev.Explored, ev.ExploreFailed)) and e.asker):
             emit(e)
 
     return sink

@@ -49,7 +49,7 @@ class _Viewer:
         threading.Thread(target=self._send_loop, name=f"viewer-send-{peer}", daemon=True).start()
         threading.Thread(target=self._read_loop, name=f"viewer-read-{peer}", daemon=True).start()
 
-    def offer(self, frame: bytes | ev.Explored) -> None:
+    def offer(self, frame: bytes | ev.Explored | ev.ExploreFailed) -> None:
         try:
             self.outbox.put_nowait(frame)
         except queue.Full:
@@ -232,7 +232,7 @@ class ControlServer:
 
     # ------------------------------------------------------------------ events (trainer thread)
     def publish(self, e: ev.Event) -> None:
-        if isinstance(e, ev.Explored):  # an answer for one viewer (megabytes): not for the others
+        if isinstance(e, (ev.Explored, ev.ExploreFailed)):  # an answer for one viewer (megabytes)
             with self.lock:
                 asker = [v for v in self.viewers if v.ident == e.asker]
             for v in asker:

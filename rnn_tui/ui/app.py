@@ -22,6 +22,7 @@ from textual.widgets import Footer, Label, Static
 
 from rnn_tui.core import events as ev
 from rnn_tui.host.links import TrainerLink
+from rnn_tui.ui.explorer import ExploreOptions, ExplorerScreen, RunContext
 from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
 from rnn_tui.ui.widgets.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
 from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
@@ -56,6 +57,7 @@ class RnnTuiApp(App[int]):
         Binding("w", "plot('toggle_window')", "Window"),
         Binding("n", "heatmap('next_layer')", "Layer"),
         Binding("c", "heatmap('toggle_kind')", "h/c"),
+        Binding("e", "explore", "Explore"),
         Binding("d", "detach", "Detach"),
         Binding("X", "stop_trainer", "Stop trainer"),
         # q and ctrl+c: the app that started the trainer stops it (after saving); a viewer leaves
@@ -84,6 +86,7 @@ class RnnTuiApp(App[int]):
         "plot('toggle_window')": "Loss plot: whole run or the last steps",
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
+        "explore": "Explorer: cells, the cell finder, guesses, gates, memory (e or esc: back)",
         "detach": "Detach: training goes on in the background (rnn-tui attach)",
         "leave": "Leave: close this viewer; the trainer goes on",
         "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
@@ -92,7 +95,14 @@ class RnnTuiApp(App[int]):
         "quit_no_save": "Quit without saving (asks first)",
     }
 
-    def __init__(self, link: TrainerLink, theme: str | None = None, title: str = "", viewer: bool = False) -> None:
+    def __init__(
+        self,
+        link: TrainerLink,
+        theme: str | None = None,
+        title: str = "",
+        viewer: bool = False,
+        explore: ExploreOptions | None = None,
+    ) -> None:
         super().__init__()
         self.link = link
         self.viewer = viewer  # watching a trainer started elsewhere (rnn-tui attach)
@@ -114,6 +124,10 @@ class RnnTuiApp(App[int]):
         self.last_best_toast = time.monotonic()
         self.warned_unknown: list[str] = []
         self.sampling_changed_here = False
+        # the explorer screen, made on first use (rnn-tui explore opens on it)
+        self.explorer: ExplorerScreen | None = None
+        self.explore_options = explore or ExploreOptions()
+        self.explore_first = explore is not None
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -148,6 +162,8 @@ class RnnTuiApp(App[int]):
         for w in self.theme_warnings:
             self.notify(w, severity="warning")
         self.check_size()
+        if self.explore_first:
+            self.action_explore()
         if not self.is_headless:
             # `kill PID` (SIGTERM) quits as q does: the trainer saves, the terminal is restored
             import asyncio
@@ -249,6 +265,11 @@ class RnnTuiApp(App[int]):
             case ev.Notice():
                 severity = {"info": "information", "warning": "warning"}.get(e.level, "error")
                 self.notify(e.message, severity=severity, timeout=6)  # type: ignore[arg-type]
+            case ev.Explored() | ev.ExploreFailed() if self.explorer is not None:
+                if isinstance(e, ev.Explored):
+                    self.explorer.show_result(e)
+                else:
+                    self.explorer.show_failure(e.reason)
             case ev.Started():
                 self.on_started(e)
             case ev.Finished():
@@ -373,6 +394,20 @@ class RnnTuiApp(App[int]):
 
     def action_heatmap(self, name: str) -> None:
         getattr(self.heatmap, f"action_{name}")()
+
+    def action_explore(self) -> None:
+        if self.explorer is None:
+            options = self.explore_options
+            self.explorer = ExplorerScreen(self.link.send, self.explorer_context, options.text, options.chars)
+        if not self.is_screen_installed("explorer"):
+            self.install_screen(self.explorer, name="explorer")
+        if self.screen is not self.explorer:
+            self.push_screen("explorer")
+
+    def explorer_context(self) -> RunContext:
+        training = self.finished is None and self.trainer_state not in ("paused", "finished", "failed")
+        run_dir = self.started.run_dir if self.started is not None else ""
+        return RunContext(step=self.stats.step or 0, training=training, run_dir=run_dir)
 
     def bindings(self) -> list[Binding]:
         return [b for b in self.BINDINGS if isinstance(b, Binding)]

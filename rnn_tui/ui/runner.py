@@ -39,10 +39,11 @@ def run_live_app(request: TrainRequest) -> int:
     """Start the trainer process, run the app, and report how it ended (exit code)."""
     check_terminal("live app", "use --headless to train with plain output")
     check_theme(request.theme)
+    from rnn_tui.host.explore_link import ExploringLink
     from rnn_tui.host.links import ProcessLink
     from rnn_tui.ui.app import RnnTuiApp
 
-    link = ProcessLink(request)
+    link = ExploringLink(ProcessLink(request))  # a finished run is explored from its checkpoint
     link.start()  # before App.run(): see rnn_tui/host/links.py
     app = RnnTuiApp(link, theme=request.theme)
     try:
@@ -96,10 +97,12 @@ def run_viewer_app(run_dir: Path, theme: str | None = None) -> int:
 
     check_terminal("viewer", f"follow the run's files instead (tail -f {RunDir(run_dir).metrics})")
     check_theme(theme)
-    from rnn_tui.remote.client import link_for
+    from rnn_tui.host.explore_link import ExploringLink
+    from rnn_tui.remote.client import HistoryLink, link_for
     from rnn_tui.ui.app import RnnTuiApp
 
-    link = link_for(Path(run_dir))
+    inner = link_for(Path(run_dir))
+    link = ExploringLink(inner, local=isinstance(inner, HistoryLink))  # not training: explored from its checkpoint
     link.start()
     app = RnnTuiApp(link, theme=theme, viewer=True)
     try:
@@ -115,4 +118,40 @@ def run_viewer_app(run_dir: Path, theme: str | None = None) -> int:
     elif app.quitting and fin.checkpoint:
         print(f"rnn-tui: the trainer stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
         print(f"resume with: rnn-tui train --resume {run_dir}")
+    return app.return_code or 0
+
+
+def run_explorer_app(target: str, runs_dir: Path, text: Path | None, chars: int, theme: str | None = None) -> int:
+    """``rnn-tui explore``: the app opened on its explorer screen; a run that trains is explored
+    live, anything else from its checkpoint (loaded and checked before the screen opens)."""
+    check_terminal("explorer", "use --json to print the views instead")
+    check_theme(theme)
+    from rnn_tui.host.explore_link import ExploringLink, FixedLink
+    from rnn_tui.host.explore_offline import open_target
+    from rnn_tui.remote.client import HistoryLink, SocketLink
+    from rnn_tui.ui.app import RnnTuiApp
+    from rnn_tui.ui.explorer import ExploreOptions
+
+    found = open_target(target, runs_dir, text, chars, live_ok=True)
+    inner: SocketLink | HistoryLink | FixedLink
+    if found.live:
+        assert found.run_dir is not None
+        inner = SocketLink(found.run_dir)
+    elif found.run_dir is not None:
+        inner = HistoryLink(found.run_dir)
+    else:
+        from rnn_tui.core import events as ev
+
+        x = found.explorable
+        inner = FixedLink([x.started(), ev.Finished(reason="checkpoint", step=x.step, checkpoint=str(x.checkpoint))])
+    link = ExploringLink(inner, checkpoint=found.checkpoint, local=not found.live, loaded=found.explorable)
+    link.start()
+    app = RnnTuiApp(link, theme=theme, viewer=True, explore=ExploreOptions(found.text, chars))
+    try:
+        app.run()
+    finally:
+        link.close()
+    if app.exit_message:
+        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+        return 2
     return app.return_code or 0
