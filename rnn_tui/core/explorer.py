@@ -22,7 +22,7 @@ import numpy as np
 from . import events as ev
 from .corpus import Vocab
 from .errors import CorpusError, RnnTuiError
-from .explore import PROBE_CHARS, Exploration, encode_probe, explore, newline_index, passage, probe_limit
+from .explore import Exploration, encode_probe, explore, newline_index, passage, probe_limit
 from .model import CharRNN
 
 EXPLORE_BUDGET = 0.02  # at most this share of wall time goes to timer refreshes while training
@@ -126,8 +126,6 @@ class Explorer:
                 self.cached = (key, result, note)
             answers.extend(to_event(result, asker, step, seq_len, note) for asker in askers)
         return answers
-
-
 
 
 # ---------------------------------------------------------------------------- from a checkpoint

@@ -92,7 +92,6 @@ class ExplorerScreen(Screen[None]):
         self.probe = text  # None: a passage of the validation split
         self.chars = chars
         self.result: ev.Explored | None = None
-        self.received_at = 0.0
         self.asked_at: float | None = None  # an answer is awaited since then
         self.failure: str | None = None
 
@@ -128,9 +127,7 @@ class ExplorerScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.cells.border_title = "cell"
         self.set_interval(REFRESH_S, self.tick)
-        self.set_interval(1.0, self.show_title)
 
     def on_screen_resume(self) -> None:
         """Opened (again): the last answer at once, a fresh one asked for when it is stale."""
@@ -161,7 +158,6 @@ class ExplorerScreen(Screen[None]):
     def show_result(self, result: ev.Explored) -> None:
         self.result = result
         self.asked_at = None
-        self.received_at = time.monotonic()
         self.cells.show_result(result)
         self.finder.show_result(result)
         self.predictions.show_result(result)
@@ -183,20 +179,15 @@ class ExplorerScreen(Screen[None]):
         parts = ["explorer"]
         if r is not None:
             what = "validation passage" if self.probe is None else "your text"
-            ago = time.monotonic() - self.received_at
-            parts += [
-                f"step {r.step:,}",
-                f"{what}, {len(r.text):,} chars",
-                f"loss {r.loss:.3f}",
-                f"{ago:.0f} s ago" if ago >= 2 else "just now",
-            ]
+            parts += [f"step {r.step:,}", f"{what}, {len(r.text):,} chars", f"loss {r.loss:.3f} nats/char"]
         if self.asked_at is not None:
-            parts.append("computing…")
+            parts.append("updating…")
         elif self.failure:
             parts.append("failed: " + self.failure)
         self.title_label.update(" · ".join(parts))
 
     def on_cell_view_changed(self, _message: CellView.Changed) -> None:
+        self.cells.border_title = self.cells.legend()
         self.cells.border_subtitle = self.cells.describe()
 
     def on_finder_table_show_cell(self, message: FinderTable.ShowCell) -> None:

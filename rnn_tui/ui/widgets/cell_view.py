@@ -17,7 +17,7 @@ from textual.message import Message
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.text_properties import PROPERTIES
-from rnn_tui.ui.widgets.probe_text import ProbeText
+from rnn_tui.ui.widgets.probe_text import LEVELS, ProbeText, diverging_colors
 
 NUMBER_TIMEOUT = 1.5  # seconds after which a new digit starts a new number
 
@@ -91,6 +91,12 @@ class CellView(ProbeText):
     def redraw(self) -> None:
         self.set_values(self.cell_values())
         self.post_message(self.Changed())
+
+    def legend(self) -> str:
+        """The colour scale, as border title markup: the theme's colours for -1, 0 and +1."""
+        colors = diverging_colors(self, self.background_colors[1])
+        neg, zero, pos = (colors[i].hex for i in (0, LEVELS, 2 * LEVELS))
+        return f"[{neg}]██[/] -1 [{zero}]██[/] 0 [{pos}]██[/] +1"
 
     def describe(self) -> str:
         """E.g. ``layer 2/2 · c · cell 17/256 · inside a comment r=+0.83``."""

@@ -68,14 +68,14 @@ class MemoryPlot(Widget):
         g, f = reach(r.memory_grad), reach(r.memory_flip)
         say = lambda k: "-" if k is None else f"{k}"  # noqa: E731
         return (
-            f"above 1% of k=1 up to k = {say(g)} (gradient), {say(f)} (replaced character); "
-            f"training window {r.seq_len}"
+            f"above 1% of k=1 up to k = {say(g)} (gradient), {say(f)} (replaced character); training window {r.seq_len}"
         )
 
     def render(self) -> Text:
         width, height = max(10, self.content_size.width), max(5, self.content_size.height)
         colors = pt.theme_colors(
-            self, {"grad": ("plot-train-smooth", "#87d7ff"), "flip": ("plot-val", "#ffaf5f"), "mark": ("warning", "#f2c14e")}
+            self,
+            {"grad": ("plot-train-smooth", "#87d7ff"), "flip": ("plot-val", "#ffaf5f"), "mark": ("warning", "#f2c14e")},
         )
         r = self.result
         if r is None:

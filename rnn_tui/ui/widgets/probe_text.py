@@ -49,7 +49,8 @@ def glyph(ch: str) -> tuple[str, int, bool]:
 
 def wrap(text: str, width: int) -> list[tuple[int, int]]:
     """Lines of ``text`` for ``width`` cells: (start, end) character ranges. A newline ends its
-    line (and is part of it); a line too long breaks after its last space, else where it must."""
+    line (and is part of it); a line too long breaks after its last space (or before a space that
+    does not fit), else where it must. Every character keeps a cell, spaces too: each is coloured."""
     width = max(2, width)
     lines: list[tuple[int, int]] = []
     start = used = 0
@@ -57,7 +58,10 @@ def wrap(text: str, width: int) -> list[tuple[int, int]]:
     for i, ch in enumerate(text):
         w = glyph(ch)[1]
         if used + w > width and i > start:
-            if last_space >= start:
+            if ch == " ":  # the space that does not fit starts the next line
+                lines.append((start, i))
+                start, used = i, 0
+            elif last_space >= start:
                 lines.append((start, last_space + 1))
                 start = last_space + 1
                 used = sum(glyph(c)[1] for c in text[start:i])
