@@ -23,6 +23,7 @@ from . import events as ev
 from .corpus import Vocab
 from .errors import CorpusError, RnnTuiError
 from .explore import Exploration, encode_probe, explore, newline_index, passage, probe_limit
+from .explore_files import decode_probe, read_probe_bytes
 from .model import CharRNN
 
 EXPLORE_BUDGET = 0.02  # at most this share of wall time goes to timer refreshes while training
@@ -235,35 +236,13 @@ def load_explorable(path: Path) -> Explorable:
 
 
 def read_probe_file(path: Path, vocab: Vocab, chars: int) -> np.ndarray:
-    """``--text FILE``: its first ``chars`` characters, each one the model knows (one line for a
-    missing, empty, non-UTF-8 or foreign text)."""
+    """``--text FILE``: its first ``chars`` characters (bytes, for a byte vocabulary), each one the
+    model knows."""
+    raw = read_probe_bytes(path, chars)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(chars * 4 + 4)
-    except FileNotFoundError:
-        raise CorpusError(f"probe text not found: {path}") from None
-    except IsADirectoryError:
-        raise CorpusError(f"{path} is a directory; give a text file") from None
-    except OSError as exc:
-        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not raw:
-        raise CorpusError(f"the probe text {path} is empty")
-    if vocab.kind == "byte":
-        return encode_probe_bytes(vocab, raw[:chars], path)
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(raw, final=len(raw) < chars * 4 + 4)
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path} is not UTF-8 text (byte {exc.start}); the model reads UTF-8 characters") from None
-    text = text.removeprefix("\ufeff")[:chars]
-    try:
-        return encode_probe(vocab, text)
+        if vocab.kind == "byte":
+            return vocab.encode_array(raw[:chars]).astype(np.int64)
+        return encode_probe(vocab, decode_probe(raw, path, chars))
     except CorpusError as exc:
-        raise CorpusError(f"{path}: {exc}") from None
-
-
-def encode_probe_bytes(vocab: Vocab, raw: bytes, path: Path) -> np.ndarray:
-    missing = sorted(set(raw) - set(vocab.codes))
-    if missing:
-        raise CorpusError(f"{path} has bytes the model has never seen: {vocab.describe_codes(missing)}")
-    index = {code: i for i, code in enumerate(vocab.codes)}
-    return np.asarray([index[b] for b in raw], dtype=np.int64)
+        message = str(exc)
+        raise CorpusError(message if str(path) in message else f"{path}: {message}") from None

@@ -18,6 +18,7 @@ from rnn_tui.core import events as ev
 from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.core.runs import RunDir
 from rnn_tui.host.links import TrainerLink
+from rnn_tui.remote.client import HistoryLink
 
 
 class LocalExplorer:
@@ -145,31 +146,11 @@ class ExploringLink:
         return self.inner.exit_code
 
 
-class FixedLink:
-    """A trainer that is not there: the given events once (a checkpoint shown as a finished run)."""
+class FixedLink(HistoryLink):
+    """A trainer that is not there, shown from the given events (a checkpoint outside any run)."""
 
     def __init__(self, events: list[ev.Event]):
         self.pending = list(events)
 
     def start(self) -> None:
         pass
-
-    def send(self, command: ev.Command) -> None:
-        pass
-
-    def poll(self, limit: int = 1000) -> list[ev.Event]:
-        out, self.pending = self.pending[:limit], self.pending[limit:]
-        return out
-
-    def alive(self) -> bool:
-        return bool(self.pending)
-
-    def join(self, timeout: float | None = None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def exit_code(self) -> int | None:
-        return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnn_tui.core.errors import CorpusError, RnnTuiError
+from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.core.events import EXPLORE_MAX_CHARS
 from rnn_tui.core.runs import RunDir, RunDirError, resolve_checkpoint, run_dir_of
 from rnn_tui.remote.status import live_trainer
@@ -74,25 +74,16 @@ def open_target(arg: str, runs_dir: Path, text_file: Path | None, chars: int, *,
 def read_live_text(path: Path, chars: int) -> str:
     """A probe text for a live trainer: UTF-8 and not empty (the trainer skips characters its
     model has never seen, and says so)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(chars)
-    except FileNotFoundError:
-        raise CorpusError(f"probe text not found: {path}") from None
-    except UnicodeDecodeError:
-        raise CorpusError(f"{path} is not UTF-8 text; the model reads UTF-8 characters") from None
-    except OSError as exc:
-        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(text) < 2:
-        raise CorpusError(f"the probe text {path} is empty" if not text else f"the probe text {path} is too short")
-    return text
+    from rnn_tui.core.explore_files import decode_probe, read_probe_bytes
+
+    return decode_probe(read_probe_bytes(path, chars), path, chars)
 
 
 def explore_to_json(arg: str, runs_dir: Path, text_file: Path | None, chars: int, save_npz: Path | None) -> dict:
     """The views of a checkpoint as ``rnn-tui explore --json`` prints them (and the .npz)."""
     target = open_target(arg, runs_dir, text_file, chars, live_ok=False)
     from rnn_tui.core.explore import explore
-    from rnn_tui.core.explore_npz import save_activations
+    from rnn_tui.core.explore_files import save_activations
 
     result = explore(target.explorable.model, target.explorable.vocab, target.ids)
     if save_npz is not None:

@@ -23,8 +23,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static, TabbedContent, TabPane
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.explore_files import save_activations
 from rnn_tui.ui.widgets.cell_view import CellView
-from rnn_tui.ui.widgets.explorer_dialogs import ExplorerHelp, ProbeScreen
+from rnn_tui.ui.widgets.dialogs import HelpScreen
+from rnn_tui.ui.widgets.explorer_dialogs import ProbeScreen
 from rnn_tui.ui.widgets.finder_table import FinderTable
 from rnn_tui.ui.widgets.gate_scatter import GateScatter
 from rnn_tui.ui.widgets.memory_plot import HELP as MEMORY_HELP
@@ -227,7 +230,8 @@ class ExplorerScreen(Screen[None]):
         self.app.push_screen(ProbeScreen(self.probe), done)
 
     def action_help(self) -> None:
-        self.app.push_screen(ExplorerHelp(self.HELP_ROWS))
+        title = "explorer keys  (esc closes; the main screen's keys work here too)"
+        self.app.push_screen(HelpScreen(self.HELP_ROWS, title=title, note="memory curve: " + MEMORY_HELP))
 
     def action_export(self) -> None:
         """The screen as SVG and the activations as .npz, into the run directory's explorer/."""
@@ -240,32 +244,30 @@ class ExplorerScreen(Screen[None]):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             svg = self.app.save_screenshot(filename=f"{stem}.svg", path=str(folder))
-            npz = folder / f"{stem}.npz"
-            save_npz(npz, r)
+            npz = save_npz(folder / f"{stem}.npz", r)
         except OSError as exc:
             self.notify(f"export failed: {exc.strerror or exc}", severity="error")
+            return
+        except RnnTuiError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
             return
         self.notify(f"saved {svg} and {npz.name}", timeout=6)
 
 
-def save_npz(path: Path, r: ev.Explored) -> None:
-    """The activations the screen shows: h and c (raw) shaped (layers, T, hidden), the text (and its
-    code points), and the other views' numbers."""
-    arrays: dict[str, np.ndarray] = {
-        "h": np.asarray(r.h, dtype=np.float32),
-        "text": np.array(r.text),
-        "codes": np.array([ord(ch) for ch in r.text], dtype=np.int32),
-        "top_chars": np.array(r.top_chars),
-        "top_probs": np.asarray(r.top_probs, dtype=np.float32),
-        "p_next": np.asarray(r.p_next, dtype=np.float32),
-        "memory_k": np.asarray(r.memory_k, dtype=np.int32),
-        "memory_grad": np.asarray(r.memory_grad, dtype=np.float64),
-        "memory_flip": np.asarray(r.memory_flip, dtype=np.float64),
-        "step": np.array(r.step),
-    }
-    if r.c is not None:
-        arrays["c"] = np.asarray(r.c, dtype=np.float32)
-    if r.saturation is not None:
-        arrays["saturation"] = np.asarray(r.saturation, dtype=np.float32)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+def save_npz(path: Path, r: ev.Explored) -> Path:
+    """The activations the screen shows (see ``rnn_tui/core/explore_files.py``), and the other
+    views' numbers."""
+    return save_activations(
+        path,
+        r.text,
+        r.h,
+        r.c,
+        top_chars=np.array(r.top_chars),
+        top_probs=np.asarray(r.top_probs, dtype=np.float32),
+        p_next=np.asarray(r.p_next, dtype=np.float32),
+        memory_k=np.asarray(r.memory_k, dtype=np.int32),
+        memory_grad=np.asarray(r.memory_grad, dtype=np.float64),
+        memory_flip=np.asarray(r.memory_flip, dtype=np.float64),
+        step=np.array(r.step),
+        **({} if r.saturation is None else {"saturation": np.asarray(r.saturation, dtype=np.float32)}),
+    )

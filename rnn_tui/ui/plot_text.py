@@ -1,4 +1,5 @@
-"""What the explorer's plotext charts share: a private figure, theme colours, ANSI → Rich text."""
+"""What the explorer's plotext charts share: a base widget, a private figure, theme colours,
+ANSI → Rich text."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 import plotext
 from rich.text import Text
 from textual.color import Color
+from textual.widget import Widget
 
+from rnn_tui.core import events as ev
 from rnn_tui.ui.themes import VARIABLE_DEFAULTS
 
 THEME_NAME = "rnn-tui-explorer"
@@ -65,3 +68,27 @@ def centred(message: str, width: int, height: int, style: str = "dim") -> Text:
     text = Text("\n" * top, no_wrap=True, overflow="crop")
     text.append(" " * max(0, (width - len(line)) // 2) + line, style=style)
     return text
+
+
+class ExplorerChart(Widget):
+    """A chart of the explorer's latest answer; a subclass draws it (``draw``)."""
+
+    DEFAULT_CSS = "ExplorerChart { height: 1fr; width: 1fr; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.result: ev.Explored | None = None
+        self.figure = new_figure()
+
+    def show_result(self, result: ev.Explored) -> None:
+        self.result = result
+        self.refresh()
+
+    def render(self) -> Text:
+        width, height = max(10, self.content_size.width), max(5, self.content_size.height)
+        if self.result is None:
+            return centred("waiting for the explorer…", width, height)
+        return self.draw(self.result, width, height)
+
+    def draw(self, result: ev.Explored, width: int, height: int) -> Text:
+        raise NotImplementedError

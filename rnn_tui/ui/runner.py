@@ -9,9 +9,14 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.host.request import LaunchError, TrainRequest
+
+if TYPE_CHECKING:
+    from rnn_tui.host.links import TrainerLink
+    from rnn_tui.ui.app import RnnTuiApp
 
 
 def check_terminal(what: str, hint: str) -> None:
@@ -105,12 +110,7 @@ def run_viewer_app(run_dir: Path, theme: str | None = None) -> int:
     link = ExploringLink(inner, local=isinstance(inner, HistoryLink))  # not training: explored from its checkpoint
     link.start()
     app = RnnTuiApp(link, theme=theme, viewer=True)
-    try:
-        app.run()
-    finally:
-        link.close()
-    if app.exit_message:
-        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+    if run_viewer(app, link):
         return 2
     fin = app.finished
     if fin is None:
@@ -147,11 +147,18 @@ def run_explorer_app(target: str, runs_dir: Path, text: Path | None, chars: int,
     link = ExploringLink(inner, checkpoint=found.checkpoint, local=not found.live, loaded=found.explorable)
     link.start()
     app = RnnTuiApp(link, theme=theme, viewer=True, explore=ExploreOptions(found.text, chars))
+    if run_viewer(app, link):
+        return 2
+    return app.return_code or 0
+
+
+def run_viewer(app: RnnTuiApp, link: TrainerLink) -> bool:
+    """Run a viewer's app and let go of its link; True when it ended with an error (said here)."""
     try:
         app.run()
     finally:
         link.close()
     if app.exit_message:
         print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
-        return 2
-    return app.return_code or 0
+        return True
+    return False

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.errors import CorpusError
 from rnn_tui.ui.app import RnnTuiApp
 from rnn_tui.ui.explorer import ExplorerScreen
-from rnn_tui.ui.widgets.explorer_dialogs import ProbeScreen, ProbeTextError, read_probe
+from rnn_tui.ui.widgets.explorer_dialogs import ProbeScreen, read_probe
 from rnn_tui.ui.widgets.finder_table import bar
 from rnn_tui.ui.widgets.prediction_view import surprise
 from rnn_tui.ui.widgets.probe_text import glyph, wrap
@@ -201,11 +202,11 @@ def test_a_probe_text_is_typed_or_read_from_a_file(tmp_path):
     (tmp_path / "p.c").write_text("int main() {}\n", encoding="utf-8")
     assert read_probe("@p.c", cwd=tmp_path) == "int main() {}\n"
     (tmp_path / "bad").write_bytes(b"\xff\xfe")
-    with pytest.raises(ProbeTextError, match="not UTF-8"):
+    with pytest.raises(CorpusError, match="not UTF-8"):
         read_probe("@bad", cwd=tmp_path)
-    with pytest.raises(ProbeTextError, match="cannot read"):
+    with pytest.raises(CorpusError, match="not found"):
         read_probe("@missing", cwd=tmp_path)
-    with pytest.raises(ProbeTextError, match="at least 2"):
+    with pytest.raises(CorpusError, match="at least 2"):
         read_probe("x")
 
 

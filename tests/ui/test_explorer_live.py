@@ -3,6 +3,8 @@ background trainer, and a viewer of a run that is not training (answered from it
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from rnn_tui.core import events as ev
@@ -31,46 +33,47 @@ async def explore(pilot, after_step: int = -1):
     return app.explorer
 
 
-async def test_the_live_app_explores_while_training_and_paused(small_corpus, tmp_path):
-    link = ExploringLink(ProcessLink(app_request(small_corpus, tmp_path, dropout=0.1)))
+@contextlib.asynccontextmanager
+async def live_app(small_corpus, tmp_path, **overrides):
+    """The live app on its own trainer process, as `rnn-tui CORPUS` runs it."""
+    link = ExploringLink(ProcessLink(app_request(small_corpus, tmp_path, **overrides)))
     link.start()
     app = RnnTuiApp(link)
     try:
         async with app.run_test(size=(100, 32)) as pilot:
-            await app_wait(pilot, lambda: app.stats.step >= 5, what="training")
-            screen = await explore(pilot)
-            first = screen.result
-            assert first.h.shape == (2, 2000, 32) and first.c.shape == first.h.shape and first.cells
-            unit = screen.cells.unit
-            await pilot.press("right", "n")
-            assert screen.cells.unit == (unit + 1) % 32
-            await pilot.press("tab", "tab", "right")
-            assert screen.view == "predictions" and screen.predictions.text_view.cursor == 1
-            await pilot.press("space")  # paused: answered at once, from the paused weights
-            await app_wait(pilot, lambda: app.trainer_state == "paused", what="paused")
-            await pilot.press("r")
-            await app_wait(pilot, lambda: screen.asked_at is None, what="an answer while paused")
-            assert screen.result.step == app.stats.step
-            await pilot.press("space", "e")
-            assert not isinstance(app.screen, ExplorerScreen)
-            resumed_at = app.stats.step
-            await app_wait(pilot, lambda: app.stats.step > resumed_at, what="training to go on")
+            yield app, pilot
     finally:
         link.close()
+
+
+async def test_the_live_app_explores_while_training_and_paused(small_corpus, tmp_path):
+    async with live_app(small_corpus, tmp_path, dropout=0.1) as (app, pilot):
+        await app_wait(pilot, lambda: app.stats.step >= 5, what="training")
+        screen = await explore(pilot)
+        first = screen.result
+        assert first.h.shape == (2, 2000, 32) and first.c.shape == first.h.shape and first.cells
+        unit = screen.cells.unit
+        await pilot.press("right", "n")
+        assert screen.cells.unit == (unit + 1) % 32
+        await pilot.press("tab", "tab", "right")
+        assert screen.view == "predictions" and screen.predictions.text_view.cursor == 1
+        await pilot.press("space")  # paused: answered at once, from the paused weights
+        await app_wait(pilot, lambda: app.trainer_state == "paused", what="paused")
+        await pilot.press("r")
+        await app_wait(pilot, lambda: screen.asked_at is None, what="an answer while paused")
+        assert screen.result.step == app.stats.step
+        await pilot.press("space", "e")
+        assert not isinstance(app.screen, ExplorerScreen)
+        resumed_at = app.stats.step
+        await app_wait(pilot, lambda: app.stats.step > resumed_at, what="training to go on")
 
 
 async def test_a_finished_run_is_explored_from_its_final_checkpoint(small_corpus, tmp_path):
-    link = ExploringLink(ProcessLink(app_request(small_corpus, tmp_path, max_steps=30)))
-    link.start()
-    app = RnnTuiApp(link)
-    try:
-        async with app.run_test(size=(100, 32)) as pilot:
-            await app_wait(pilot, lambda: app.finished is not None, timeout=180, what="the run to finish")
-            assert app.finished.step == 30
-            screen = await explore(pilot)  # the trainer is gone: answered here, from latest.pt
-            assert screen.result.step == 30 and screen.failure is None
-    finally:
-        link.close()
+    async with live_app(small_corpus, tmp_path, max_steps=30) as (app, pilot):
+        await app_wait(pilot, lambda: app.finished is not None, timeout=180, what="the run to finish")
+        assert app.finished.step == 30
+        screen = await explore(pilot)  # the trainer is gone: answered here, from latest.pt
+        assert screen.result.step == 30 and screen.failure is None
 
 
 async def test_a_viewer_explores_a_background_trainer(small_corpus, tmp_path):

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label
+from textual.widgets import Button, DataTable, Input, Label, Static
 
 MAX_PRIME = 2000
 
@@ -17,18 +17,27 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        rows: list[tuple[str, str]],
+        title: str = "rnn-tui keys  (esc closes · ctrl+p opens the command palette)",
+        note: str = "",
+    ) -> None:
         super().__init__()
         self.rows = rows
+        self.title_text = title
+        self.note = note
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
-            yield Label("rnn-tui keys  (esc closes · ctrl+p opens the command palette)", id="help-title")
+            yield Label(self.title_text, id="help-title")
             table: DataTable = DataTable(show_cursor=False, zebra_stripes=True)
             table.add_columns("key", "what it does")
             for key, text in self.rows:
                 table.add_row(key, text)
             yield table
+            if self.note:
+                yield Static(self.note, id="help-note")
 
 
 class PrimeInput(Input):

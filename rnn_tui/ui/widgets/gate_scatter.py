@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 from rich.text import Text
-from textual.widget import Widget
 
 from rnn_tui.core import events as ev
 from rnn_tui.ui import plot_text as pt
@@ -18,24 +17,9 @@ LAYER_COLORS = (("plot-train-smooth", "#87d7ff"), ("plot-val", "#ffaf5f"), ("suc
 TICKS = [0.0, 0.5, 1.0]
 
 
-class GateScatter(Widget):
-    DEFAULT_CSS = "GateScatter { height: 1fr; width: 1fr; }"
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.result: ev.Explored | None = None
-        self._figure = pt.new_figure()
-
-    def show_result(self, result: ev.Explored) -> None:
-        self.result = result
-        self.refresh()
-
-    def render(self) -> Text:
-        width, height = max(10, self.content_size.width), max(5, self.content_size.height)
+class GateScatter(pt.ExplorerChart):
+    def draw(self, r: ev.Explored, width: int, height: int) -> Text:
         colors = pt.theme_colors(self, {f"layer{k}": LAYER_COLORS[k % len(LAYER_COLORS)] for k in range(8)})
-        r = self.result
-        if r is None:
-            return pt.centred("waiting for the explorer…", width, height)
         if r.saturation is None:
             return pt.centred(f"gate saturation is shown for LSTMs (this model is a {r.cell.upper()})", width, height)
         sat = np.asarray(r.saturation, dtype=np.float64)  # (layers, 3, 2, hidden)
@@ -59,7 +43,7 @@ class GateScatter(Widget):
         return out
 
     def _panel(self, gate: int, sat: np.ndarray, width: int, height: int, colors: dict) -> Text:
-        fig = self._figure
+        fig = self.figure
         pt.start(fig, width, height, colors["text"])
         for k in range(sat.shape[0]):
             marker = pt.plotext.marker("dot", pt.rgb(colors[f"layer{k}"]))

@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 from rich.text import Text
-from textual.widget import Widget
 
 from rnn_tui.core import events as ev
 from rnn_tui.ui import plot_text as pt
@@ -49,18 +48,7 @@ def reach(values: list[float], fraction: float = 0.01) -> int | None:
     return int(above[-1]) + 1 if len(above) else None
 
 
-class MemoryPlot(Widget):
-    DEFAULT_CSS = "MemoryPlot { height: 1fr; width: 1fr; }"
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.result: ev.Explored | None = None
-        self._figure = pt.new_figure()
-
-    def show_result(self, result: ev.Explored) -> None:
-        self.result = result
-        self.refresh()
-
+class MemoryPlot(pt.ExplorerChart):
     def summary(self) -> str:
         r = self.result
         if r is None:
@@ -71,15 +59,11 @@ class MemoryPlot(Widget):
             f"above 1% of k=1 up to k = {say(g)} (gradient), {say(f)} (replaced character); training window {r.seq_len}"
         )
 
-    def render(self) -> Text:
-        width, height = max(10, self.content_size.width), max(5, self.content_size.height)
+    def draw(self, r: ev.Explored, width: int, height: int) -> Text:
         colors = pt.theme_colors(
             self,
             {"grad": ("plot-train-smooth", "#87d7ff"), "flip": ("plot-val", "#ffaf5f"), "mark": ("warning", "#f2c14e")},
         )
-        r = self.result
-        if r is None:
-            return pt.centred("waiting for the explorer…", width, height)
         k = np.asarray(r.memory_k, dtype=np.float64)
         x = np.log10(k)
         grad, flip = relative_log10(r.memory_grad), relative_log10(r.memory_flip)
@@ -91,7 +75,7 @@ class MemoryPlot(Widget):
         legend.append("┊", style=colors["mark"].hex6)
         legend.append(f" --seq-len {r.seq_len}   ")
         legend.append("relative to k = 1, log", style="dim")
-        fig = self._figure
+        fig = self.figure
         pt.start(fig, width, height - 1, colors["text"])
         marker = pt.plotext.marker
         fig.draw(fig.signal(x.tolist(), grad.tolist(), marker=marker("braille", pt.rgb(colors["grad"]))).lines())
