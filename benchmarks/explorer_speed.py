@@ -101,6 +101,13 @@ def main() -> None:
     ap.add_argument("--app-hidden", type=int, default=256, help="the trained model's width in the app rounds")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="the trainer's torch threads in the app rounds (1: on a shared 2-core machine two-thread "
+        "steps stall whenever another process runs, a noise far larger than the explorer's cost)",
+    )
     ap.add_argument("--quick", action="store_true", help="toy sizes: checks that everything runs")
     args = ap.parse_args()
     if args.quick:
@@ -121,6 +128,7 @@ def main() -> None:
             batch_size=32,
             seq_len=100,
             device="cpu",
+            threads=args.threads,
             sample_every_s=15.0,
             eval_every=100_000,
             save_every_minutes=60,
@@ -142,7 +150,7 @@ def main() -> None:
         )
     rows.append(
         [
-            f"training with the explorer open / closed (2x{args.app_hidden}, in the app)",
+            f"training with the explorer open / closed (2x{args.app_hidden}, in the app, {args.threads} thread)",
             f"{statistics.median(ratios):.3f} (rounds: {', '.join(f'{x:.3f}' for x in ratios)})",
             "≥ 0.97",
         ]

@@ -9,7 +9,9 @@ code are handled by the same rules:
   Single quotes are apostrophes in prose, so only a C character literal (``'x'``, ``'\\n'``) is
   skipped as a unit (a ``"`` in it opens nothing).
 - comment: inside ``/* … */`` (across lines), or from ``//`` or ``#`` to the end of the line,
-  when not inside quotes (a line comment ends at ``\r`` or ``\n``).
+  when not inside quotes (a line comment ends at ``\r`` or ``\n``). In C-like text (it has a
+  ``/*`` or an ``#include``/``#define`` line), a ``#`` that begins a line is a preprocessor
+  directive, not a comment.
 - brace depth (``{}``) and parenthesis depth (``()`` and ``[]``): counted outside comments,
   shifted so that the lowest depth in the text is 0 (a passage may start inside a block).
 - line position: characters read since the last newline (0 right after it); a ``\\r`` does not
@@ -22,6 +24,8 @@ Pure Python and numpy: no torch, so a viewer may use it too.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -38,6 +42,7 @@ PROPERTIES: dict[str, str] = {
     "in_word": "inside a word",
 }
 
+_C_LIKE = re.compile(r"/\*|^[ \t]*#[ \t]*(?:include|define)\b", re.MULTILINE)
 _OPEN_QUOTES = {'"': '"', "“": "”"}
 _OPENERS = {"{": "brace", "(": "paren", "[": "paren"}
 _CLOSERS = {"}": "brace", ")": "paren", "]": "paren"}
@@ -67,6 +72,8 @@ def text_properties(text: str) -> dict[str, np.ndarray]:
     depth = {"brace": 0, "paren": 0}
     col = 0
     prev = ""
+    preprocessor = _C_LIKE.search(text) is not None  # '#' at a line's start is a directive
+    line_blank = True  # nothing but spaces since the line began
     for i, ch in enumerate(text):
         if ch == "\n":
             col = 0
@@ -90,7 +97,7 @@ def text_properties(text: str) -> dict[str, np.ndarray]:
             literal_end = end
         elif prev == "/" and ch == "*":
             in_block, block_start = True, i
-        elif (prev == "/" and ch == "/") or ch == "#":
+        elif (prev == "/" and ch == "/") or (ch == "#" and not (preprocessor and line_blank)):
             in_line = True
         if not (in_block or in_line) and i > literal_end:
             if ch in _OPENERS:
@@ -101,6 +108,7 @@ def text_properties(text: str) -> dict[str, np.ndarray]:
         comment[i] = in_block or in_line
         brace[i], paren[i] = depth["brace"], depth["paren"]
         column[i] = col
+        line_blank = ch == "\n" or (line_blank and ch in " \t\r")
         prev = ch if not (prev == "\\" and ch == "\\") else ""  # "\\\\" escapes itself
     for name in ("brace_depth", "paren_depth"):
         if n:

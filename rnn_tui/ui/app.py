@@ -303,7 +303,7 @@ class RnnTuiApp(App[int]):
             return
         if e.error:
             self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
-        elif self.viewer:
+        elif self.viewer and not self.explore_first:  # rnn-tui explore says what it shows in its title
             self.notify(f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.", timeout=8)
         else:
             where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""

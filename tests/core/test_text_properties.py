@@ -42,6 +42,15 @@ def test_block_comments_span_lines_and_line_comments_end_with_the_line():
     assert sum(prop('"/* no */" x', "comment")) == 0
 
 
+def test_a_hash_is_a_comment_except_a_c_preprocessor_line():
+    python = "x = 1  # one\n# two\ny"
+    assert "".join("C" if x else "." for x in prop(python, "comment")) == "." * 7 + "C" * 5 + "." + "C" * 5 + ".."
+    c = "#include <a.h>\n  #  define N 1 /* n */\nint x; # not C, but not a directive\n"
+    inside = prop(c, "comment")
+    assert sum(inside[: c.index("/*")]) == 0  # directives are code
+    assert inside[c.index("# not")] == 1  # a '#' within a line still starts a comment
+
+
 def test_quotes_span_lines_with_escapes_and_char_literals():
     assert prop('a "b\nc" d', "quotes") == [0, 0, 1, 1, 1, 1, 0, 0, 0]
     assert prop(r'"a\"b"c', "quotes") == [1, 1, 1, 1, 1, 0, 0]

@@ -12,6 +12,7 @@ from rnn_tui.core import events as ev
 from rnn_tui.core.errors import CorpusError
 from rnn_tui.ui.app import RnnTuiApp
 from rnn_tui.ui.explorer import ExplorerScreen
+from rnn_tui.ui.widgets import cell_view
 from rnn_tui.ui.widgets.explorer_dialogs import ProbeScreen, read_probe
 from rnn_tui.ui.widgets.finder_table import bar
 from rnn_tui.ui.widgets.prediction_view import surprise
@@ -55,7 +56,8 @@ async def test_e_opens_the_explorer_on_the_best_found_cell_and_escape_goes_back(
         assert app.screen is screen and len([c for c in app.link.sent if isinstance(c, ev.Explore)]) == 1
 
 
-async def test_cell_keys_step_cells_layers_and_states_and_numbers_jump(explorer_answer):
+async def test_cell_keys_step_cells_layers_and_states_and_numbers_jump(explorer_answer, monkeypatch):
+    monkeypatch.setattr(cell_view, "NUMBER_TIMEOUT", 600.0)  # digits typed on a busy machine are one number
     app = app_with(explorer_answer)
     async with app.run_test(size=(100, 30)) as pilot:
         cells = (await open_explorer(pilot)).cells
@@ -73,6 +75,9 @@ async def test_cell_keys_step_cells_layers_and_states_and_numbers_jump(explorer_
         assert cells.unit == 27
         await pilot.press("9")  # 279 is past the last cell: a new number
         assert cells.unit == 9
+        cells.number_at -= 1000  # a pause: the next digit starts a new number
+        await pilot.press("3")
+        assert cells.unit == 3
         await pilot.press("f")
         found = explorer_answer.cells[0]
         assert cells.key() == (found["layer"], found["state"], found["unit"])

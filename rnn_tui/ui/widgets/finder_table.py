@@ -45,7 +45,7 @@ class FinderTable(DataTable):
             self.add_row(
                 PROPERTIES.get(m["property"], m["property"]),
                 f"{m['layer'] + 1}/{layers}",
-                "tanh(c)" if m["state"] == "c" else "h",
+                m["state"],  # r is over the raw cell state c (the cell view draws tanh c)
                 str(m["unit"]),
                 f"{m['r']:+.2f}",
                 bar(m["r"]),

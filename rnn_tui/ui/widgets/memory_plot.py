@@ -21,7 +21,7 @@ HELP = (
     "How much the prediction of the next character depends on the character k places back: "
     "the size of the gradient of the loss with respect to that input, and how far the predicted "
     "distribution moves when that character is replaced, averaged over the probe and relative to "
-    "k = 1. Training backpropagates through only --seq-len characters (the dashed line), so the "
+    "k = 1. Training backpropagates through only --seq-len characters (the dotted line), so the "
     "gradient curve shows what the model can learn to remember, and the replaced-character curve "
     "how far back its hidden state actually reaches."
 )
