@@ -303,7 +303,9 @@ class RnnTuiApp(App[int]):
             return
         if e.error:
             self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
-        elif self.viewer and not self.explore_first:  # rnn-tui explore says what it shows in its title
+        elif self.explore_first:
+            pass  # rnn-tui explore: not a run ending now; the explorer's title says what it shows
+        elif self.viewer:
             self.notify(f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.", timeout=8)
         else:
             where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""

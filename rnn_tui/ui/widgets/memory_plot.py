@@ -55,9 +55,7 @@ class MemoryPlot(pt.ExplorerChart):
             return ""
         g, f = reach(r.memory_grad), reach(r.memory_flip)
         say = lambda k: "-" if k is None else f"{k}"  # noqa: E731
-        return (
-            f"above 1% of k=1 up to k = {say(g)} (gradient), {say(f)} (replaced character); training window {r.seq_len}"
-        )
+        return f"above 1% of k=1 up to k = {say(g)} (gradient), {say(f)} (replaced); window {r.seq_len}"
 
     def draw(self, r: ev.Explored, width: int, height: int) -> Text:
         colors = pt.theme_colors(

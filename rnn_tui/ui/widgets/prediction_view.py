@@ -124,7 +124,7 @@ class PredictionView(Horizontal):
         context = "".join(ch if ch == " " else shown(ch) for ch in r.text[max(0, t - 11) : t + 1])
         out.append("after ", style="dim")
         out.append(("…" if t > 11 else "") + context, style="bold")
-        out.append(f"\n(position {t:,}) the model guesses:\n", style="dim")
+        out.append(f"\nposition {t:,} · guesses:\n", style="dim")
         for ch, p in zip(r.top_chars[t * k : (t + 1) * k], r.top_probs[t].tolist()):
             filled = round(p * 12)
             out.append(f" {shown(ch):2s} {p:5.1%} ")
