@@ -78,14 +78,14 @@ async def test_cell_keys_step_cells_layers_and_states_and_numbers_jump(explorer_
         cells.number_at -= 1000  # a pause: the next digit starts a new number
         await pilot.press("3")
         assert cells.unit == 3
+        found = [(m["layer"], m["state"], m["unit"]) for m in explorer_answer.cells]
+        cells.select_found(len(found) - 1)  # the finder's last cell: f goes round to its best
         await pilot.press("f")
-        found = explorer_answer.cells[0]
-        assert cells.key() == (found["layer"], found["state"], found["unit"])
+        assert cells.key() == found[0] and cells.found_index == 0
         await pilot.press("f")
-        second = explorer_answer.cells[1]
-        assert cells.key() == (second["layer"], second["state"], second["unit"])
+        assert cells.key() == found[1]
         await pilot.press("left")
-        assert cells.unit == (second["unit"] - 1) % 32
+        assert cells.unit == (found[1][2] - 1) % 32
 
 
 async def test_the_finder_lists_the_best_cell_per_property_and_enter_shows_it(explorer_answer):
@@ -112,7 +112,8 @@ async def test_the_prediction_cursor_moves_and_shows_the_top_guesses(explorer_an
         assert text_view.cursor == 3
         guesses = str(screen.predictions.guesses.render())
         top = explorer_answer.top_chars[15:20]
-        assert "the model guesses" in guesses and f"{explorer_answer.top_probs[3, 0]:.1%}" in guesses
+        assert "position 3 · guesses" in guesses and f"{explorer_answer.top_probs[3, 0]:.1%}" in guesses
+        assert "after /* r" in guesses  # the text up to the cursor
         assert guesses.count("%") >= len(top)
         await pilot.press("down")
         first_line_end = explorer_answer.text.index("\n")

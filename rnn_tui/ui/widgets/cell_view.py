@@ -74,8 +74,11 @@ class CellView(ProbeText):
     def select_found(self, index: int) -> None:
         if self.result is None or not self.result.cells:
             return
-        m = self.result.cells[index % len(self.result.cells)]
+        index %= len(self.result.cells)
+        m = self.result.cells[index]
         self.select(int(m["layer"]), str(m["state"]), int(m["unit"]))
+        self.found_index = index  # one cell can follow two properties: f steps through each
+        self.post_message(self.Changed())
 
     def key(self) -> tuple[int, str, int]:
         return (self.layer_index, self.state, self.unit)
