@@ -14,6 +14,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.text import visible
 
 DEFAULT_COMMAND = "train"
 ERROR_EXIT = 2
@@ -61,7 +62,8 @@ class RnnTuiGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except RnnTuiError as exc:
-            typer.echo(f"rnn-tui: error: {exc}", err=True)
+            # a message may quote a file name or a corpus: shown, never obeyed by the terminal
+            typer.echo(f"rnn-tui: error: {visible(str(exc))}", err=True)
             raise typer.Exit(ERROR_EXIT) from None
 
 
@@ -132,6 +134,9 @@ def train(
         False, "--bytes", help="Byte-level vocabulary: any file, any encoding.", rich_help_panel=DATA
     ),
     val_fraction: Optional[float] = config_option("val_fraction", "Fraction at the end held out for validation.", DATA),
+    max_vocab: Optional[int] = config_option(
+        "max_vocab", "Refuse a character vocabulary larger than this (--bytes has 256 symbols).", DATA
+    ),
     batch_size: Optional[int] = config_option("batch_size", "Streams per batch.", DATA),
     seq_len: Optional[int] = config_option("seq_len", "Truncated-BPTT length.", DATA),
     cell: Optional[str] = config_option("cell", "lstm, gru or rnn.", MODEL),
@@ -249,8 +254,8 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
         table.add_column(name, justify="right" if name in ("STEP", "BEST VAL") else "left", no_wrap=True)
     for r in found:
         table.add_row(
-            r.name,
-            r.corpus,
+            visible(r.name),
+            visible(r.corpus),
             f"{r.state} (pid {r.pid})" if r.pid else r.state,
             "-" if r.step is None else f"{r.step:,}",
             "-" if r.best_val is None else f"{r.best_val:.4f}",
@@ -329,7 +334,7 @@ def info(
         "model        " + ", ".join(f"{k}={v}" for k, v in ck.get("model_config", {}).items()),
         "config       " + ", ".join(f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())),
     ]
-    typer.echo("\n".join(lines))
+    typer.echo(visible("\n".join(lines)))
 
 
 @app.command(cls=RnnTuiCommand)

@@ -71,14 +71,20 @@ class TrainRequest:
     def check(self) -> None:
         """Cheap checks that need no torch, so bad input is refused before any screen appears."""
         from rnn_tui.core.config import TrainConfig
+        from rnn_tui.core.files import not_regular_reason
 
         path = self.corpus_path()
         if path is not None:
-            if not path.exists():
-                raise LaunchError(f"corpus not found: {path}")
+            try:
+                st = path.stat()  # never opened here: a named pipe would block
+            except OSError:
+                raise LaunchError(f"corpus not found: {path}") from None
             if path.is_dir():
                 raise LaunchError(f"corpus is a directory, not a file: {path}")
-            if path.stat().st_size == 0:
+            reason = not_regular_reason(path, st.st_mode)
+            if reason is not None:
+                raise LaunchError(f"corpus {reason}; save it to a file first")
+            if st.st_size == 0:
                 raise LaunchError(f"corpus is empty: {path}")
         if self.resume is not None:
             from rnn_tui.core.runs import resolve_checkpoint, run_dir_of
@@ -107,7 +113,7 @@ def build_trainer(request: TrainRequest) -> Trainer:
     if request.resume is None:
         assert corpus_path is not None  # a fresh run always has a corpus (the bundled one by default)
         cfg = TrainConfig(**request.overrides).validate()
-        corpus = read_corpus(corpus_path, kind=cfg.vocab)
+        corpus = read_corpus(corpus_path, kind=cfg.vocab, max_vocab=cfg.max_vocab)
         run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
         try:
             return Trainer(cfg, corpus, run=run)
