@@ -283,16 +283,38 @@ def serve(
 @app.command(cls=RnnTuiCommand)
 def sample(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint file or a run directory."),
-    temperature: float = typer.Option(0.8, min=0.0, help="0 picks the likeliest character every time."),
-    top_k: int = typer.Option(0, min=0, help="Sample from the k likeliest characters (0: all)."),
+    temperature: float = typer.Option(0.8, help="0 picks the likeliest character every time (0 to 10)."),
+    top_k: int = typer.Option(0, help="Sample from the k likeliest characters (0: all)."),
     prime: str = typer.Option(
         "", help="Text to start from; characters outside the vocabulary are skipped with a warning."
     ),
-    length: int = typer.Option(500, min=1, help="Characters to generate."),
+    length: int = typer.Option(500, help="Characters to generate (1 to 1,000,000)."),
     seed: Optional[int] = typer.Option(None, help="Seed for repeatable samples."),
     device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Write control characters as they are, even to a terminal (they always are to a pipe or file).",
+    ),
 ) -> None:
-    """Print text sampled from a checkpoint."""
+    """Print text sampled from a checkpoint.
+
+    On a terminal, control characters the model writes (escape sequences: a byte-level model
+    trained on binary files writes them often) are shown as visible symbols, never obeyed;
+    piped or redirected, the text is written exactly."""
+    from rnn_tui.core.config import RANGES, check_device, check_prime
+
+    for option, name, value in (
+        ("--temperature", "temperature", temperature),
+        ("--top-k", "top_k", top_k),
+        ("--length", "sample_length", length),
+    ):
+        RANGES[name].check(option, value)
+    if seed is not None:
+        RANGES["seed"].check("--seed", seed)
+    check_prime(prime)
+    check_device(device)
+
     from rnn_tui.core.runs import resolve_checkpoint
     from rnn_tui.core.sampling import generate
     from rnn_tui.core.trainer import load_for_inference
@@ -304,7 +326,8 @@ def sample(
             f"rnn-tui: warning: skipped prime characters not in the vocabulary: {' '.join(map(repr, s.unknown))}",
             err=True,
         )
-    sys.stdout.write(s.prime + s.text + "\n")
+    text = s.prime + s.text
+    sys.stdout.write((text if raw or not sys.stdout.isatty() else visible(text)) + "\n")
 
 
 @app.command(cls=RnnTuiCommand)

@@ -38,7 +38,8 @@ T = TypeVar("T")
 def visible_fields(value: T) -> T:
     """``value`` with every string in it passed through ``visible``: in dataclasses (events),
     lists, tuples and dict values. Other values are returned unchanged."""
-    return _visible_any(value)  # type: ignore[no-any-return]
+    shown: T = _visible_any(value)
+    return shown
 
 
 def _visible_any(value: Any) -> Any:

@@ -100,8 +100,10 @@ class TrainRequest:
         TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
 
 
-def build_trainer(request: TrainRequest) -> Trainer:
-    """A fresh trainer, or one that continues ``request.resume`` exactly."""
+def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trainer:
+    """A fresh trainer, or one that continues ``request.resume`` exactly. A run directory made
+    for it is added to ``made`` the moment it exists (so the caller can remove it if the start
+    is abandoned, even by a signal)."""
     from rnn_tui.core import checkpoint as ckpt_io
     from rnn_tui.core.config import TrainConfig
     from rnn_tui.core.corpus import Vocab, read_corpus
@@ -114,7 +116,11 @@ def build_trainer(request: TrainRequest) -> Trainer:
         assert corpus_path is not None  # a fresh run always has a corpus (the bundled one by default)
         cfg = TrainConfig(**request.overrides).validate()
         corpus = read_corpus(corpus_path, kind=cfg.vocab, max_vocab=cfg.max_vocab)
-        run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+        run = (
+            RunDir(request.run_dir).ensure()
+            if request.run_dir
+            else RunDir.create(request.runs_dir, corpus_path.stem, made=made)
+        )
         try:
             return Trainer(cfg, corpus, run=run)
         except BaseException:
@@ -144,7 +150,11 @@ def build_trainer(request: TrainRequest) -> Trainer:
     if run_path:
         run = RunDir(run_path).ensure()
     else:
-        run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+        run = (
+            RunDir(request.run_dir).ensure()
+            if request.run_dir
+            else RunDir.create(request.runs_dir, corpus_path.stem, made=made)
+        )
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
     if cfg.max_steps is not None and trainer.step >= cfg.max_steps:
