@@ -269,15 +269,24 @@ def serve(
     run: Optional[str] = typer.Argument(
         None, metavar="RUN", show_default=False, help="A run directory or its name (default: as for attach)."
     ),
-    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; anything but localhost is open to the network."),
+    unix_socket: Optional[Path] = typer.Option(
+        None, "--socket", help="Serve on this Unix socket (0600) instead of a port: ssh -L 8000:SOCKET HOST."
+    ),
+    token: Optional[str] = typer.Option(
+        None,
+        help="The secret the address must carry (default: $RNN_TUI_SERVE_TOKEN, else a new random one).",
+        show_default=False,
+    ),
     runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
 ) -> None:
-    """Serve a viewer of RUN to web browsers (textual-serve); reach it over ssh -L PORT:localhost:PORT."""
+    """Serve a viewer of RUN to web browsers (textual-serve), for whoever has the printed address
+    with its token; reach it over ssh -L PORT:localhost:PORT."""
     from rnn_tui.remote.status import find_run
     from rnn_tui.ui.web import serve_viewer
 
-    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port)
+    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port, token=token, unix_socket=unix_socket)
 
 
 @app.command(cls=RnnTuiCommand)

@@ -298,6 +298,8 @@ def _read_small_vocab(
         for code in new:
             code = int(code)
             if ids[code] < 0:
+                if len(codes) == 256:
+                    return False  # a 257th symbol: two passes and a wider array (a chunk may bring thousands)
                 ids[code] = len(codes)
                 codes.append(code)
                 if code < 256:
