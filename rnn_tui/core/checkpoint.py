@@ -155,7 +155,7 @@ class _Peek(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
-            return dict
+            return _Dict
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return _no_tensor
         if module == "torch" and name in _ITEMSIZE:
@@ -166,6 +166,10 @@ class _Peek(pickle.Unpickler):
         _, storage_type, key, _location, numel = pid
         self.storages[str(key)] = int(numel) * _ITEMSIZE[storage_type]
         return None
+
+
+class _Dict(dict):
+    """A state dict in the peek (torch pickles its ``_metadata`` attribute along)."""
 
 
 def _no_tensor(*_args: Any) -> None:

@@ -84,7 +84,7 @@ class CatchUp:
             out.append(history)
             if skipped:
                 out.append(
-                    ev.Notice("warning", f"{run.metrics}: {skipped:,} damaged line{'s' * (skipped != 1)} skipped")
+                    ev.Notice("warning", f"{run.metrics.name}: {skipped:,} damaged line{'s' * (skipped != 1)} skipped")
                 )
         out.extend(self.samples)
         if self.probed is not None:
