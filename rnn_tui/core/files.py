@@ -68,3 +68,25 @@ def open_regular(path: str | Path, error: type[RnnTuiError], what: str) -> Binar
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_regular(path: str | Path, tail_bytes: int | None = None, limit: int | None = None) -> bytes | None:
+    """A regular file's bytes (its last ``tail_bytes``), or None if it is missing, unreadable, not
+    a regular file (a named pipe would block the reader, a device never end) or over ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
+            return None
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            if tail_bytes is not None and st.st_size > tail_bytes:
+                f.seek(st.st_size - tail_bytes)
+            return f.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

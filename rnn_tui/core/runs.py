@@ -30,6 +30,7 @@ from typing import Any
 from .atomic import replace_atomically
 from .errors import CheckpointError, RnnTuiError
 from .events import History
+from .files import read_regular
 
 
 class RunDirError(RnnTuiError):
@@ -249,19 +250,11 @@ def read_jsonl(path: Path, tail_bytes: int | None = None) -> tuple[list[dict[str
     UTF-8, not JSON, not an object, nested too deeply, numbers too long to read. A missing or
     unreadable file has none. With ``tail_bytes``, only the file's last bytes are read (the
     first, possibly partial, line of them is dropped)."""
-    try:
-        with open(path, "rb") as f:
-            if tail_bytes is not None:
-                f.seek(0, os.SEEK_END)
-                start = max(0, f.tell() - tail_bytes)
-                f.seek(start)
-                data = f.read()
-                if start > 0:
-                    data = data.partition(b"\n")[2]
-            else:
-                data = f.read()
-    except OSError:
+    data = read_regular(path, tail_bytes=None if tail_bytes is None else tail_bytes + 1)
+    if data is None:
         return [], 0
+    if tail_bytes is not None and len(data) > tail_bytes:
+        data = data.partition(b"\n")[2]  # the file goes on before this: its first line may be cut
     rows: list[dict[str, Any]] = []
     skipped = 0
     lines = data.split(b"\n")
@@ -285,13 +278,17 @@ def read_jsonl(path: Path, tail_bytes: int | None = None) -> tuple[list[dict[str
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """A JSON file that should hold an object (config.json, trainer.json): the object, or None
     if the file is missing, unreadable, not JSON or not an object."""
+    raw = read_regular(path, limit=MAX_JSON_FILE_BYTES)
+    if raw is None:
+        return None
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
 
+MAX_JSON_FILE_BYTES = 16 * 2**20  # config.json and trainer.json are a few KB
 MAX_UNWRITTEN_BYTES = 16 * 2**20  # lines kept in memory while a run file cannot be written
 
 

@@ -46,6 +46,8 @@ def _visible_any(value: Any) -> Any:
     if isinstance(value, str):
         return visible(value)
     if isinstance(value, list):
+        if not any(isinstance(v, (str, list, tuple, dict)) for v in value):
+            return value  # numbers (a loss history): nothing to show differently
         return [_visible_any(v) for v in value]
     if isinstance(value, tuple):
         return tuple(_visible_any(v) for v in value)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnn_tui.core.files import read_regular
 from rnn_tui.core.runs import RunDir, RunDirError, read_json_object, read_jsonl, write_text_atomic
 
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
@@ -224,9 +225,8 @@ def _last_step(metrics: Path) -> int | None:
 
 def _best_val(metrics: Path) -> float | None:
     """The lowest validation loss logged (for runs that kept no status file)."""
-    try:
-        data = metrics.read_bytes()
-    except OSError:
+    data = read_regular(metrics)
+    if data is None:
         return None
     best = None
     for line in data.split(b"\n"):
