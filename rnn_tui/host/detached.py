@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.runs import RunDir, resolve_checkpoint, run_dir_of, write_text_atomic
+from rnn_tui.core.text import visible
 from rnn_tui.host.request import LaunchError, TrainRequest
 from rnn_tui.remote.status import live_trainer, read_status, write_status
 
@@ -117,7 +118,8 @@ def main(argv: list[str]) -> int:
     run_dir = request_file.parent
 
     def log(message: str) -> None:
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
+        # trainer.log is read with cat and tail -f: text from the corpus must not drive that terminal
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {visible(message)}", flush=True)
 
     def note(e: ev.Event) -> None:
         # the log says what a person watching would have wanted to know
