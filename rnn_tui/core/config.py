@@ -72,6 +72,7 @@ RANGES: dict[str, Range] = {
     "grad_clip": Range(float, 0.0, 1e6),
     "seed": Range(int, 0, 2**32 - 2),  # numpy wants a non-negative seed; the sampler uses seed + 1
     "eval_every": Range(int, 1, 10**12),
+    "eval_every_minutes": Range(float, 0.0, 1e6),  # 0: off
     "eval_chars": Range(int, 0, 10**12),
     "save_every_minutes": Range(float, 0.0, 1e6, low_open=True),
     "sample_every_s": Range(float, 0.0, 1e9, low_open=True),
@@ -126,6 +127,7 @@ class TrainConfig:
     seed: int = 1337
     # cadence
     eval_every: int = 250  # steps
+    eval_every_minutes: float = 1.0  # ... or this much training time without an evaluation (0: off)
     eval_chars: int = 250_000  # validation characters per evaluation (0: all); Tiny Shakespeare has 111k
     save_every_minutes: float = 2.0
     sample_every_s: float = 15.0

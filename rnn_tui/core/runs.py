@@ -201,10 +201,10 @@ class RunDir:
         for r in rows:
             step = r.get("step")
             kind = r.get("kind")
-            if not isinstance(step, int) or not _count(step) or (kind == "train" and not _finite(r.get("loss"))):
+            if not isinstance(step, int) or not _count(step) or (kind == "train" and not finite_number(r.get("loss"))):
                 skipped += 1
                 continue
-            if kind == "val" and not _finite(r.get("val_loss")):
+            if kind == "val" and not finite_number(r.get("val_loss")):
                 skipped += 1
                 continue
             if upto is not None and step > upto:
@@ -238,11 +238,19 @@ class RunDir:
 
 
 def _count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A step number as a trainer writes it (a float holds it exactly: plots and ticks use floats)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
 
 
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def finite_number(value: object) -> bool:
+    """Whether ``value`` (read from a file) is a number that is finite as a float: not a bool, not
+    NaN or infinite, not an integer too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def read_jsonl(path: Path, tail_bytes: int | None = None) -> tuple[list[dict[str, Any]], int]:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from rnn_tui.core.files import read_regular
-from rnn_tui.core.runs import RunDir, RunDirError, read_json_object, read_jsonl, write_text_atomic
+from rnn_tui.core.runs import RunDir, RunDirError, finite_number, read_json_object, read_jsonl, write_text_atomic
+from rnn_tui.core.text import visible
 
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
@@ -54,6 +55,7 @@ STATUS_FIELDS: dict[str, tuple[type, ...]] = {
     "step": (int,),
     "best_val": (int, float, type(None)),
     "checkpoint": (str, type(None)),
+    "saved_step": (int, type(None)),
 }
 
 
@@ -204,13 +206,16 @@ class RunInfo:
     corpus: str
     state: str  # running, finished, stopped, failed, crashed, starting
     pid: int | None
-    step: int | None
+    step: int | None  # the last step trained (metrics.jsonl)
     best_val: float | None
     updated: float
+    has_checkpoint: bool = False  # checkpoints/latest.pt exists: --resume RUN can continue it
+    saved_step: int | None = None  # the step latest.pt holds (trainer.json), None if unknown
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The run's name as shown: its control characters made visible."""
+        return visible(self.path.name)
 
 
 def _last_step(metrics: Path) -> int | None:
@@ -218,7 +223,7 @@ def _last_step(metrics: Path) -> int | None:
     rows, _ = read_jsonl(metrics, tail_bytes=8192)
     for row in reversed(rows):
         step = row.get("step")
-        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+        if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < 2**53:
             return step
     return None
 
@@ -236,7 +241,7 @@ def _best_val(metrics: Path) -> float | None:
             v = json.loads(line)["val_loss"]
         except (ValueError, KeyError, TypeError, IndexError, RecursionError):
             continue
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        if finite_number(v):
             best = v if best is None else min(best, v)
     return best
 
@@ -270,15 +275,23 @@ def run_info(run_dir: Path) -> RunInfo:
     if best is None and metrics.exists():
         best = _best_val(metrics)
     step = _last_step(metrics) if metrics.exists() else status.get("step")
+    saved_step = status.get("saved_step")
+    has_checkpoint = run.latest.exists()
     return RunInfo(
         path=run_dir,
-        corpus=Path(str(config.get("corpus") or "?")).name,
+        corpus=visible(Path(str(config.get("corpus") or "?")).name),
         state=state,
         pid=pid if state == "running" else None,
         step=step,
-        best_val=best if isinstance(best, (int, float)) and math.isfinite(best) else None,
+        best_val=best if finite_number(best) else None,
         updated=max(times) if times else 0.0,
+        has_checkpoint=has_checkpoint,
+        saved_step=saved_step if has_checkpoint and _is_int(saved_step) else None,
     )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:

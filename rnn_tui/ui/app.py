@@ -24,6 +24,7 @@ from textual.widgets import Footer, Label, Static
 from rnn_tui.core import events as ev
 from rnn_tui.core.text import visible_fields
 from rnn_tui.host.links import TrainerLink
+from rnn_tui.ui.runs_screen import RunsScreen
 from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
 from rnn_tui.ui.widgets.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
 from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
@@ -58,6 +59,7 @@ class RnnTuiApp(App[int]):
         Binding("w", "plot('toggle_window')", "Window"),
         Binding("n", "heatmap('next_layer')", "Layer"),
         Binding("c", "heatmap('toggle_kind')", "h/c"),
+        Binding("r", "runs", "Runs"),
         Binding("d", "detach", "Detach"),
         Binding("X", "stop_trainer", "Stop trainer"),
         # q and ctrl+c: the app that started the trainer stops it (after saving); a viewer leaves
@@ -67,6 +69,10 @@ class RnnTuiApp(App[int]):
         Binding("ctrl+c", "leave", "Leave", show=False, priority=True),
         Binding("Q", "quit_no_save", "Quit, no save", show=False),
     ]
+    # the main screen's keys that the runs screen leaves alone (the others would steer the trainer
+    # from a screen that does not show it, or clash with the runs screen's own keys)
+    KEPT_ON_RUNS_SCREEN = {"quit_save", "leave", "quit_no_save"}
+    MAIN_SCREEN_ACTIONS = {b.action.split("(")[0] for b in BINDINGS if isinstance(b, Binding)} - KEPT_ON_RUNS_SCREEN
     # actions only the app that owns the trainer has, and only a viewer has
     OWNER_ONLY = {"quit_save", "quit_no_save"}
     VIEWER_ONLY = {"leave", "stop_trainer"}
@@ -86,6 +92,7 @@ class RnnTuiApp(App[int]):
         "plot('toggle_window')": "Loss plot: whole run or the last steps",
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
+        "runs": "Runs side by side: this run's curves with other runs'",
         "detach": "Detach: training goes on in the background (rnn-tui attach)",
         "leave": "Leave: close this viewer; the trainer goes on",
         "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
@@ -216,6 +223,7 @@ class RnnTuiApp(App[int]):
                     self.plot.add_train(e.steps, e.losses)
                     s.train_loss = sum(e.losses) / len(e.losses)
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
+                s.total_s = e.total_s
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
                 for step, loss in zip(e.val_steps, e.val_losses):
@@ -305,6 +313,8 @@ class RnnTuiApp(App[int]):
 
     # ------------------------------------------------------------------ actions (keys)
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, RunsScreen) and action in self.MAIN_SCREEN_ACTIONS:
+            return False  # the runs screen has its own keys; the trainer's wait for the main screen
         if action in (self.VIEWER_ONLY if not self.viewer else self.OWNER_ONLY):
             return False  # not shown, and the key falls through to the other binding
         trainer_actions = {
@@ -399,6 +409,14 @@ class RnnTuiApp(App[int]):
                 rows.append((key, self.DESCRIPTIONS[b.action]))
         rows.append(("ctrl+p", "Command palette (actions, themes)"))
         return rows
+
+    def action_runs(self) -> None:
+        """The runs screen, this run picked, among the runs beside it (its runs directory)."""
+        if len(self.screen_stack) > 1:
+            return  # from the main screen only (not over the help or a question)
+        run_dir = Path(self.started.run_dir) if self.started is not None and self.started.run_dir else None
+        runs_dir = run_dir.parent if run_dir is not None else Path("runs")
+        self.push_screen(RunsScreen(runs_dir, picked=[run_dir] if run_dir is not None else []))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))

@@ -34,6 +34,7 @@ from rnn_tui.core.trainer import Trainer
 from rnn_tui.remote import wire
 from rnn_tui.remote.catchup import CatchUp
 from rnn_tui.remote.client import HistoryLink
+from rnn_tui.remote.history import RunHistory
 from rnn_tui.remote.server import BoundedLog
 from rnn_tui.remote.status import list_runs, read_status, run_info
 from tests.helpers import tiny_config
@@ -264,6 +265,8 @@ BAD_LINES = [
     b"\xff\xfe not utf-8",
     b'{"kind": "val", "step": "x", "val_loss": 1}',
     b'{"step": ' + b"9" * 5000 + b"}",
+    b'{"kind": "train", "step": 1' + b"0" * 400 + b', "loss": 1}',  # an integer too large for a float
+    b'{"kind": "val", "step": 2, "val_loss": 1' + b"0" * 400 + b"}",
     b"[" * 50_000,
 ]
 
@@ -315,6 +318,9 @@ def test_any_bytes_in_run_files_never_break_the_listing_or_the_viewer(
     for e in link.poll():
         wire.encode(e)  # every event is well formed
     assert isinstance(read_status(run).get("state", ""), str)
+    history = RunHistory(run)  # the runs screen's reader (rnn-tui compare)
+    history.read_new()
+    assert np.isfinite(history.curves.train_loss).all()
 
 
 def test_a_damaged_run_is_listed_as_damaged(tmp_path):
@@ -338,6 +344,7 @@ def test_run_files_that_are_pipes_never_hang_the_listing_or_the_viewer(tmp_path)
         link = HistoryLink(run)
         link.start()
         found.append(link.poll())
+        RunHistory(run).read_new()
 
     reader = threading.Thread(target=look, daemon=True)
     reader.start()

@@ -28,15 +28,13 @@ from textual.widget import Widget
 
 from rnn_tui.ui.plot_data import (
     Series,
-    _decimals,
     _nice_step,
     downsample_envelope,
     downsample_mean,
     ema,
     format_step,
-    format_value,
     linear_ticks,
-    log_ticks,
+    loss_ticks,
 )
 from rnn_tui.ui.themes import VARIABLE_DEFAULTS
 
@@ -407,13 +405,7 @@ class LossPlot(Widget):
             y_lo, y_hi = y_lo - pad, y_hi + pad
 
         canvas_rows = max(2, plot_h - 4)  # frame (2), x ticks (1), label bar (1)
-        y_target = max(2, min(6, canvas_rows // 3))
-        if self.log_y:
-            y_pos, y_labels = log_ticks(y_lo, y_hi, y_target)
-        else:
-            y_pos = linear_ticks(y_lo, y_hi, y_target)
-            dec = _decimals(_nice_step(y_hi - y_lo, y_target))
-            y_labels = [format_value(v, dec) for v in y_pos]
+        y_pos, y_labels = loss_ticks(y_lo, y_hi, max(2, min(6, canvas_rows // 3)), self.log_y)
         label_w = max((len(s) for s in y_labels), default=3)
         x_target = max(2, min(8, (width - label_w - 2) // 11))
         x_pos = [v for v in linear_ticks(x_lo, x_hi, x_target)]

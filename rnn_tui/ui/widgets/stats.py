@@ -26,6 +26,7 @@ STATE_STYLE = {
 
 
 IDLE = ("paused", "finished", "failed", "stopping")
+FEW_STEPS = 10  # an epoch of fewer steps (a tiny corpus) is counted whole: no fraction, no eta to its end
 
 
 def fmt_duration(s: float | None) -> str:
@@ -55,7 +56,8 @@ class RunStats:
     lr: float | None = None
     grad_norm: float | None = None
     chars_per_s: float = 0.0
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # this session's training time (what --max-minutes counts)
+    total_s: float = 0.0  # the run's, resumed parts included
     device: str = "-"
     n_params: int = 0
     gpu_mem_mb: float | None = None
@@ -78,10 +80,19 @@ class RunStats:
             return max(0.0, left), "to the end"
         if self.max_steps is not None and steps_per_s > 0:
             return max(0.0, (self.max_steps - self.step) / steps_per_s), "to the end"
-        if self.batches_per_epoch and steps_per_s > 0:
+        if self.batches_per_epoch >= FEW_STEPS and steps_per_s > 0:
             frac = self.epoch - math.floor(self.epoch)
             return (1 - frac) * self.batches_per_epoch / steps_per_s, "to next epoch"
         return None, ""
+
+
+def fmt_epoch(epoch: float, batches_per_epoch: int) -> str:
+    """Epochs done: a fraction and how far into the current one, when an epoch is more than a
+    few steps (on a tiny corpus one step is one epoch: "epoch 83", not "epoch 83.00 (0%)")."""
+    if 0 < batches_per_epoch < FEW_STEPS:
+        return f"epoch {math.floor(epoch + 1e-9):,}"
+    pct = (epoch - math.floor(epoch)) * 100
+    return f"epoch {epoch:.2f} ({pct:.0f}%)"
 
 
 class StatsPanel(Static):
@@ -108,7 +119,6 @@ class StatsPanel(Static):
         def loss(v: float | None) -> str:
             return "-" if v is None else f"{v:.4f} ({v / LN2:.3f} bpc)"
 
-        pct = (s.epoch - math.floor(s.epoch)) * 100
         best = f"  best {s.best_val:.4f}" if s.best_val is not None else ""
         lr = f"{s.lr:.2e}" if s.lr is not None else "-"
         gn = f"{s.grad_norm:.2f}" if s.grad_norm is not None else "-"
@@ -117,9 +127,12 @@ class StatsPanel(Static):
         prime = s.prime.replace("\n", "↵")
         prime = (prime[:13] + "…") if len(prime) > 14 else prime
         sampling = f"T {s.temperature:.2f} · top-k {s.top_k or 'all'}" + (f" · {escape(repr(prime))}" if prime else "")
+        trained = max(s.total_s, s.elapsed_s)
+        # a resumed run's clock goes on from its checkpoint; the time since this start is shown too
+        since_start = [("start", f"{fmt_duration(s.elapsed_s)} since this start")] if trained - s.elapsed_s >= 1 else []
         rows = [
             ("state", f"[{STATE_STYLE.get(s.state, '$text')}]● {s.state}[/]"),
-            ("step", f"{s.step:,} · epoch {s.epoch:.2f} ({pct:.0f}%)"),
+            ("step", f"{s.step:,} · {fmt_epoch(s.epoch, s.batches_per_epoch)}"),
             ("train", loss(s.train_loss)),
             ("val", loss(s.val_loss)),
             ("best", best.strip()[5:] or "-"),
@@ -128,10 +141,11 @@ class StatsPanel(Static):
             ("speed", f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"),
             (
                 "time",
-                f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)} {what}".rstrip()
+                f"{fmt_duration(trained)} · eta {fmt_duration(eta)} {what}".rstrip()
                 if s.state not in IDLE
-                else fmt_duration(s.elapsed_s),
+                else fmt_duration(trained),
             ),
+            *since_start,
             ("model", f"{fmt_count(s.n_params)} params, {escape(dev)}"),
         ]
         if s.last_saved:
