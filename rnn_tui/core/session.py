@@ -107,6 +107,13 @@ class Session:
         return self.earlier_s + self.active_s
 
     # ------------------------------------------------------------------ helpers
+    def tell_file_notes(self) -> None:
+        """Say what went wrong (once) or right again writing the run's files: a full disk or a
+        read-only directory never stops training, but the person watching should know."""
+        if self.t.run is not None and self.t.run.notes:
+            for level, message in self.t.run.take_notes():
+                self.emit(ev.Notice(level, message))
+
     def set_state(self, state: str) -> None:
         if state != self._state:
             self._state = state
@@ -209,6 +216,7 @@ class Session:
             self.rollback(rows[failure[0]].step, failure[1])
         elif self.active_s >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
             self.take_snapshot()  # (not in a run of skipped steps: the scale there may be on its way to 0)
+        self.tell_file_notes()
 
     # ------------------------------------------------------------------ NaN/inf recovery
     def first_failure(self, rows: list[StepRecord]) -> tuple[int, str] | None:
@@ -311,6 +319,7 @@ class Session:
         cfg.decay_steps = max(t.step + 1, int(t.step + (cfg.max_minutes * 60 - self.active_s) * rate))
         if t.run is not None:
             t.run.write_config(t.config_record())
+        self.tell_file_notes()
         self.emit(
             ev.Notice(
                 "info", f"learning rate decays over {cfg.decay_steps:,} steps, to fit --max-minutes {cfg.max_minutes:g}"
@@ -361,6 +370,7 @@ class Session:
                 ]
             )
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
+        self.tell_file_notes()
         if is_best and self.t.run is not None:
             self.save("best")
 
@@ -387,6 +397,7 @@ class Session:
             self.t.run.log_sample(
                 {"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k, "prime": s.prime, "text": s.text}
             )
+        self.tell_file_notes()
         self.emit(ev.Sampled(self.t.step, s.prime, s.text, s.temperature, s.top_k, s.unknown))
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
@@ -521,11 +532,12 @@ class Session:
                 except OSError:
                     pass
             self.emit(ev.Notice("error", error))
+        if t.run is not None:
+            t.run.close()  # what a full disk kept in memory is written now if it can be
+            self.tell_file_notes()
         self.set_state("failed" if error else "finished")
         done = ev.Finished(reason=reason, step=t.step, checkpoint=path, error=error)
         self.emit(done)
-        if t.run is not None:
-            t.run.close()
         return done
 
 

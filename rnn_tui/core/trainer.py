@@ -45,6 +45,8 @@ from .precision import ModelProbe, Precision, apply_precision, choose_precision,
 from .runs import RunDir
 from .sampling import Sample, generate
 
+EVAL_LOGITS = 8 * 2**20  # logits computed at once by an evaluation (x 4 bytes: 32 MB)
+
 
 def pick_device(name: str) -> torch.device:
     check_device(name)
@@ -249,7 +251,13 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation and sampling
     @torch.no_grad()
     def evaluate(self, chunk: int = 512) -> float:
-        """Mean cross-entropy (nats/char) over the validation split, state carried along each row."""
+        """Mean cross-entropy (nats/char) over the validation split, state carried along each row.
+
+        Columns are taken ``chunk`` at a time, fewer for a big vocabulary: each chunk's logits
+        are at most ``EVAL_LOGITS`` numbers (32 MB in float32; with the softmax cross-entropy's
+        copies, about 100 MB), whatever the vocabulary."""
+        rows = self.val_x.size(0)
+        chunk = max(1, min(chunk, EVAL_LOGITS // max(1, rows * self.vocab.size)))
         self.model.eval()
         try:
             total, count, state = 0.0, 0, None

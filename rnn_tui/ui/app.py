@@ -17,10 +17,12 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.text import visible_fields
 from rnn_tui.host.links import TrainerLink
 from rnn_tui.ui.runs_screen import RunsScreen
 from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
@@ -190,7 +192,10 @@ class RnnTuiApp(App[int]):
         events = self.link.poll()
         for e in events:
             self.events_seen += 1
-            self.handle_event(e)
+            # Strings from the trainer come from a corpus, a checkpoint or run files: their
+            # control characters are shown, never obeyed (the heatmap shows its probe text
+            # character by character, each made visible there).
+            self.handle_event(e if isinstance(e, ev.Probed) else visible_fields(e))
         if events:
             self.refresh_stats()
         if self.finished is None and not events and not self.link.alive():
@@ -237,7 +242,9 @@ class RnnTuiApp(App[int]):
                 if e.unknown and e.unknown != self.warned_unknown:  # once per prime, not every sample
                     self.warned_unknown = e.unknown
                     self.notify(
-                        "skipped prime characters the model has not seen: " + " ".join(e.unknown), severity="warning"
+                        "skipped prime characters the model has not seen: " + " ".join(e.unknown),
+                        severity="warning",
+                        markup=False,
                     )
             case ev.Probed():
                 self.heatmap.set_probe(
@@ -254,10 +261,10 @@ class RnnTuiApp(App[int]):
             case ev.CheckpointSaved():
                 s.last_saved = f"{Path(e.path).name} at step {e.step:,}"
                 if e.reason in ("manual", "final"):
-                    self.notify(f"checkpoint saved: {e.path}", timeout=4)
+                    self.notify(f"checkpoint saved: {e.path}", timeout=4, markup=False)
             case ev.Notice():
                 severity = {"info": "information", "warning": "warning"}.get(e.level, "error")
-                self.notify(e.message, severity=severity, timeout=6)  # type: ignore[arg-type]
+                self.notify(e.message, severity=severity, timeout=6, markup=False)  # type: ignore[arg-type]
             case ev.Started():
                 self.on_started(e)
             case ev.Finished():
@@ -274,12 +281,13 @@ class RnnTuiApp(App[int]):
         s.best_val, s.val_loss = e.best_val, e.last_val
         s.step = e.step
         cfg = e.config
-        s.chars_per_step = cfg["batch_size"] * cfg["seq_len"]
+        batch, seq = cfg.get("batch_size"), cfg.get("seq_len")  # a damaged run's config may lack them
+        s.chars_per_step = batch * seq if isinstance(batch, int) and isinstance(seq, int) else 0
         corpus = Path(e.corpus).name
         role = " · viewer" if self.viewer else ""
-        self.title_bar.update(
-            f"rnn-tui{role} · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
-        )
+        model = f"{cfg.get('cell', '?')} {cfg.get('layers', '?')}x{cfg.get('hidden', '?')}"
+        # plain text, not markup: a corpus or run named like markup is shown as named
+        self.title_bar.update(Content(f"rnn-tui{role} · {corpus} · {model} · {e.device} · {e.run_dir}"))
 
     def on_finished(self, e: ev.Finished) -> None:
         self.finished = e
@@ -291,12 +299,16 @@ class RnnTuiApp(App[int]):
             self.exit(return_code=1 if e.error else 0)
             return
         if e.error:
-            self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
+            self.notify(f"training stopped: {e.error}", severity="error", timeout=30, markup=False)
         elif self.viewer:
-            self.notify(f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.", timeout=8)
+            self.notify(
+                f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.",
+                timeout=8,
+                markup=False,
+            )
         else:
             where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""
-            self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=8)
+            self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=8, markup=False)
 
     def refresh_stats(self) -> None:
         self.stats_panel.show()
