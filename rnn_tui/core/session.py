@@ -32,6 +32,7 @@ class Inbox(Protocol):
 Emit = Callable[[ev.Event], None]
 
 PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
+EVENT_PROGRESS_EVERY_S = 0.5  # how often long work (an evaluation) reports how far it is
 
 # A NaN or infinite loss (or gradient, or weights) rolls the trainer back to its last good state,
 # kept in memory, and lowers the learning rate; training goes on.
@@ -68,14 +69,14 @@ class Session:
         self.temperature = cfg.temperature
         self.top_k = cfg.top_k
         self.prime = cfg.prime
-        self.sample_requested: ev.SampleNow | None = None  # a sample asked for, with its settings
+        self.sample_requested = False
         self.corpus_change_noted = False
         self.save_requested = False
         self.active_s = 0.0  # training wall time, paused time excluded
         self._train_s = 0.0  # training time and steps since the last Progress
         self._train_steps = 0
         self.save_error: str | None = None
-        self._state = ""
+        self._state: tuple[str, str] = ("", "")
         # the last good state (Trainer.snapshot, on the CPU) and the rollbacks made since it
         self.snapshot_every_s = snapshot_every_s
         self.good: dict | None = None
@@ -86,10 +87,23 @@ class Session:
         self.total_rollbacks = 0
 
     # ------------------------------------------------------------------ helpers
-    def set_state(self, state: str) -> None:
-        if state != self._state:
-            self._state = state
-            self.emit(ev.StateChanged(state))
+    def set_state(self, state: str, detail: str = "") -> None:
+        if (state, detail) != self._state:
+            self._state = (state, detail)
+            self.emit(ev.StateChanged(state, detail))
+
+    def progress_reporter(self, state: str, what: str) -> Callable[[float], None]:
+        """A callback for long work (an evaluation): says how far it is, at most twice a second,
+        so a screen waiting on it (a stop) shows progress instead of a frozen state."""
+        last = [time.monotonic()]
+
+        def report(done: float) -> None:
+            now = time.monotonic()
+            if now - last[0] >= EVENT_PROGRESS_EVERY_S and done < 1.0:
+                last[0] = now
+                self.set_state(state, f"{what}{done:.0%}")
+
+        return report
 
     def handle(self, cmd: ev.Command) -> None:
         if isinstance(cmd, ev.Pause):
@@ -97,7 +111,7 @@ class Session:
         elif isinstance(cmd, ev.Resume):
             self.paused = False
         elif isinstance(cmd, ev.SampleNow):
-            self.sample_requested = cmd
+            self.sample_requested = True
         elif isinstance(cmd, ev.SaveNow):
             self.save_requested = True
         elif isinstance(cmd, ev.SetSampling):
@@ -110,7 +124,7 @@ class Session:
             # kept in the config, so checkpoints (and a resumed run) remember them
             cfg = self.t.cfg
             cfg.temperature, cfg.top_k, cfg.prime = self.temperature, self.top_k, self.prime
-            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
+            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime, cmd.ticket))
         elif isinstance(cmd, ev.Stop):
             self.stop_requested = cmd
         else:
@@ -265,16 +279,17 @@ class Session:
             )
         )
 
-    def evaluate(self) -> None:
+    def evaluate(self, final: bool = False) -> None:
         step = self.t.step
         self.post_progress()  # the weights to evaluate are good (or this rolls back)
         if self.t.step != step:
             return
         self.note_corpus_change()
-        self.set_state("evaluating")
+        what = "final · " if final else ""
+        self.set_state("evaluating", what.rstrip(" ·"))
         t0 = time.perf_counter()
         before = self.t.best_val
-        val = self.t.evaluate()
+        val = self.t.evaluate(on_progress=self.progress_reporter("evaluating", what))
         if not math.isfinite(val):
             self.rollback(step, f"the validation loss became {val}")
             return
@@ -303,17 +318,11 @@ class Session:
                 self.corpus_change_noted = True
                 self.emit(ev.Notice("info", changed))
 
-    def sample(self, once: ev.SampleNow | None = None) -> None:
-        """A sample with the session's settings, or with those a ``SampleNow`` carries (a
-        viewer's own temperature) for this sample only."""
+    def sample(self) -> None:
+        """A sample with the session's settings: the ones every screen shows."""
         self.post_progress()  # sample from good weights (NaN probabilities cannot be sampled)
         self.set_state("sampling")
-        temperature, top_k, prime = self.temperature, self.top_k, self.prime
-        if once is not None:
-            temperature = temperature if once.temperature is None else max(0.0, float(once.temperature))
-            top_k = top_k if once.top_k is None else max(0, int(once.top_k))
-            prime = prime if once.prime is None else once.prime
-        s = self.t.sample(self.t.cfg.sample_length, temperature, top_k, prime, record=PROBE_CHARS)
+        s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime, record=PROBE_CHARS)
         if self.t.run is not None:
             self.t.run.log_sample(
                 {"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k, "prime": s.prime, "text": s.text}
@@ -332,7 +341,7 @@ class Session:
             self.rollback(self.t.step, "the weights became NaN or infinite")
         elif self.good_step != self.t.step:
             self.take_snapshot(weights_checked=True)
-        self.set_state("saving")
+        self.set_state("saving", "final" if reason == "final" else "")
         try:
             path = self.t.save(reason)
         except (OSError, RuntimeError) as exc:
@@ -388,9 +397,9 @@ class Session:
                 if self.save_requested:
                     self.save_requested = False
                     self.save("manual")
-                if self.sample_requested is not None:
-                    once, self.sample_requested = self.sample_requested, None
-                    self.sample(once)
+                if self.sample_requested:
+                    self.sample_requested = False
+                    self.sample()
                     next_sample = time.monotonic() + cfg.sample_every_s
                 if self.paused:
                     self.post_progress()
@@ -436,7 +445,7 @@ class Session:
                 if path is None and t.run is not None:
                     error = self.save_error
                 elif t.step > 0 and t.step % cfg.eval_every != 0 and t.last_val_step != t.step:
-                    self.evaluate()
+                    self.evaluate(final=True)
                     path = self.save("final") or path  # again, so the checkpoint knows this val loss
         except RnnTuiError as exc:
             reason, error = "error", str(exc)

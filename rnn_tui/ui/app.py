@@ -22,6 +22,7 @@ from textual.widgets import Footer, Label, Static
 
 from rnn_tui.core import events as ev
 from rnn_tui.host.links import TrainerLink
+from rnn_tui.ui.sampling import SharedSampling
 from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
 from rnn_tui.ui.widgets.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
 from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
@@ -107,13 +108,10 @@ class RnnTuiApp(App[int]):
         self.started: ev.Started | None = None
         self.quitting = False
         self.exit_message: str | None = None
-        self.temperature = 0.8
-        self.top_k = 0
-        self.prime = ""
+        self.sampling = SharedSampling()
         self.events_seen = 0
         self.last_best_toast = time.monotonic()
         self.warned_unknown: list[str] = []
-        self.sampling_changed_here = False
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -237,11 +235,9 @@ class RnnTuiApp(App[int]):
             case ev.StateChanged():
                 self.trainer_state = e.state
                 s.state = self.shown_state(e.state)
-            case ev.SamplingChanged() if not self.sampling_changed_here:
-                # The trainer's settings until the user changes one; after that the app's own values
-                # lead, and the trainer's echoes of earlier key presses must not undo newer ones.
-                s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
-                self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime
+            case ev.SamplingChanged():
+                if self.sampling.accept(e):
+                    self.show_sampling()
             case ev.CheckpointSaved():
                 s.last_saved = f"{Path(e.path).name} at step {e.step:,}"
                 if e.reason in ("manual", "final"):
@@ -329,8 +325,9 @@ class RnnTuiApp(App[int]):
         self.refresh_stats()
 
     def action_sample_now(self) -> None:
-        # with this screen's settings: a viewer samples at its own temperature
-        self.link.send(ev.SampleNow(temperature=self.temperature, top_k=self.top_k, prime=self.prime))
+        # with the trainer's settings, which every screen shows (a SetSampling sent before this
+        # is applied before it)
+        self.link.send(ev.SampleNow())
         self.notify("sampling…", timeout=1.5)
 
     def action_save(self) -> None:
@@ -338,26 +335,24 @@ class RnnTuiApp(App[int]):
         self.notify("saving a checkpoint…", timeout=1.5)
 
     def action_temperature(self, direction: int) -> None:
-        t = round(min(MAX_TEMPERATURE, max(0.0, self.temperature + direction * TEMPERATURE_STEP)), 2)
-        self.set_sampling(temperature=t)
+        now = self.sampling.shown.temperature
+        self.set_sampling(temperature=round(min(MAX_TEMPERATURE, max(0.0, now + direction * TEMPERATURE_STEP)), 2))
 
     def action_cycle_top_k(self) -> None:
-        i = TOP_K_LADDER.index(self.top_k) if self.top_k in TOP_K_LADDER else 0
+        now = self.sampling.shown.top_k
+        i = TOP_K_LADDER.index(now) if now in TOP_K_LADDER else 0
         self.set_sampling(top_k=TOP_K_LADDER[(i + 1) % len(TOP_K_LADDER)])
 
     def set_sampling(
         self, temperature: float | None = None, top_k: int | None = None, prime: str | None = None
     ) -> None:
-        """Show the new setting at once; the trainer uses it for the next sample."""
-        s = self.stats
-        self.sampling_changed_here = True
-        if temperature is not None:
-            self.temperature = s.temperature = temperature
-        if top_k is not None:
-            self.top_k = s.top_k = top_k
-        if prime is not None:
-            self.prime = s.prime = prime
-        self.link.send(ev.SetSampling(temperature=temperature, top_k=top_k, prime=prime))
+        """Show the new setting at once; the trainer applies it for every screen (and answers)."""
+        self.link.send(self.sampling.change(temperature=temperature, top_k=top_k, prime=prime))
+        self.show_sampling()
+
+    def show_sampling(self) -> None:
+        s, shown = self.stats, self.sampling.shown
+        s.temperature, s.top_k, s.prime = shown.temperature, shown.top_k, shown.prime
         self.refresh_stats()
 
     def action_edit_prime(self) -> None:
@@ -365,7 +360,7 @@ class RnnTuiApp(App[int]):
             if value is not None:
                 self.set_sampling(prime=value)
 
-        self.push_screen(PrimeScreen(self.prime), done)
+        self.push_screen(PrimeScreen(self.sampling.shown.prime), done)
 
     def action_plot(self, name: str) -> None:
         getattr(self.plot, f"action_{name}")()

@@ -1,4 +1,4 @@
-"""Session behaviour a viewer relies on: a sample at the sender's own settings, and a note when
+"""Session behaviour a viewer relies on: one truth for the sampling settings, and a note when
 the corpus file changes under a running trainer."""
 
 from __future__ import annotations
@@ -26,14 +26,19 @@ def run_with(small_corpus, tmp_path, commands, **kw):
     return Session(t, inbox, seen.append), seen, corpus_file
 
 
-def test_sample_now_uses_the_senders_settings_once(small_corpus, tmp_path):
+def test_sampling_settings_are_the_trainers_and_every_change_is_answered_with_its_ticket(small_corpus, tmp_path):
     session, seen, _ = run_with(
-        small_corpus, tmp_path, [ev.SampleNow(temperature=0.0, top_k=5, prime="KING")], temperature=1.3
+        small_corpus,
+        tmp_path,
+        [ev.SetSampling(temperature=0.5, ticket="a-1"), ev.SetSampling(prime="KING", ticket="b-1"), ev.SampleNow()],
+        temperature=1.3,
     )
     session.run()
+    changes = [e for e in seen if isinstance(e, ev.SamplingChanged)]
+    assert [(c.temperature, c.prime, c.ticket) for c in changes] == [(1.3, "", ""), (0.5, "", "a-1"), (0.5, "KING", "b-1")]
     sampled = [e for e in seen if isinstance(e, ev.Sampled)]
-    assert (sampled[0].temperature, sampled[0].top_k, sampled[0].prime) == (0.0, 5, "KING")
-    assert session.temperature == 1.3 and session.prime == ""  # the trainer's own settings are unchanged
+    assert (sampled[0].temperature, sampled[0].top_k, sampled[0].prime) == (0.5, 0, "KING")
+    assert (session.t.cfg.temperature, session.t.cfg.prime) == (0.5, "KING")  # kept in checkpoints
 
 
 def test_a_corpus_edited_while_training_is_noted_once_and_ignored(small_corpus, tmp_path):

@@ -101,10 +101,10 @@ async def test_temperature_and_prime_reach_the_sampler(started_app):
         assert "KING:" in str(app.query_one("#stats").render())
         for _ in range(30):
             await pilot.press("plus")
-        assert app.temperature == 2.0  # clamped
+        assert app.sampling.shown.temperature == 2.0  # clamped
         for _ in range(30):
             await pilot.press("minus")
-        assert app.temperature == 0.0
+        assert app.sampling.shown.temperature == 0.0
 
 
 async def test_save_writes_a_loadable_checkpoint(started_app):
