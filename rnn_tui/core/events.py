@@ -138,7 +138,7 @@ class History:
 @dataclass(frozen=True)
 class StateChanged:
     state: str
-    detail: str = ""  # how far the state's work is, e.g. "final · 40%" while evaluating
+    detail: str = ""  # more about it: "final" (the trainer is stopping), how far it is ("final 40%")
 
 
 @dataclass(frozen=True)

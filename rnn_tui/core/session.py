@@ -285,8 +285,8 @@ class Session:
         if self.t.step != step:
             return
         self.note_corpus_change()
-        what = "final · " if final else ""
-        self.set_state("evaluating", what.rstrip(" ·"))
+        what = "final " if final else ""  # a final evaluation: the trainer is stopping
+        self.set_state("evaluating", what.strip())
         t0 = time.perf_counter()
         before = self.t.best_val
         val = self.t.evaluate(on_progress=self.progress_reporter("evaluating", what))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.invocation import command
 from rnn_tui.core.runs import RunDir
 
 SAMPLES_KEPT = 3
@@ -143,7 +144,7 @@ class CatchUp:
         reason = str(status.get("reason") or ("crashed" if crashed else "stopped"))
         error = status.get("error")
         if not error and crashed:
-            error = f"the trainer was killed; resume with: rnn-tui train --resume {run.path}"
+            error = f"the trainer was killed; resume with: {command('train', '--resume', run.path)}"
         found.observe(
             ev.Finished(
                 reason=reason,

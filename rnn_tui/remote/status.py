@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnn_tui.core.invocation import command
 from rnn_tui.core.runs import RunDir, RunDirError, write_text_atomic
 
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
@@ -110,7 +111,7 @@ class RunLock:
                     pid = read_status(self.run_dir).get("pid")
                     who = f" (pid {pid})" if isinstance(pid, int) else ""
                     raise RunDirError(
-                        f"{self.run_dir} is being trained already{who}; watch it with: rnn-tui attach {self.run_dir}"
+                        f"{self.run_dir} is being trained already{who}; watch it with: {command('attach', self.run_dir)}"
                     ) from None
                 time.sleep(0.02)
         self.fd = fd
@@ -258,10 +259,10 @@ def find_run(arg: str | None, runs_dir: Path) -> Path:
                 return candidate
         if p.is_file() and p.parent.name == "checkpoints":
             return p.parent.parent
-        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: rnn-tui runs)")
+        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: {command('runs')})")
     runs = list_runs(runs_dir)
     if not runs:
-        raise RunDirError(f"no runs in {runs_dir}/ (start one with: rnn-tui train CORPUS --detach)")
+        raise RunDirError(f"no runs in {runs_dir}/ (start one with: {command('train', 'CORPUS', '--detach')})")
     running = [r for r in runs if r.state == "running"]
     return (running or runs)[-1].path
 

@@ -23,7 +23,7 @@ from textual.widgets import Footer, Label, Static
 from rnn_tui.core import events as ev
 from rnn_tui.host.links import TrainerLink
 from rnn_tui.ui.sampling import SharedSampling
-from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
+from rnn_tui.ui.themes import VARIABLE_DEFAULTS, default_theme, register_themes
 from rnn_tui.ui.widgets.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
 from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
 from rnn_tui.ui.widgets.loss_plot import LossPlot
@@ -100,9 +100,10 @@ class RnnTuiApp(App[int]):
         self.detach_requested = False
         self.theme_warnings: list[str] = []
         register_themes(self, warnings=self.theme_warnings)
-        self.theme = theme or os.environ.get("TEXTUAL_THEME") or DEFAULT_THEME
+        self.theme = theme or os.environ.get("TEXTUAL_THEME") or default_theme(self.terminal_color_system())
         self.run_title = title
         self.trainer_state = "starting"
+        self.trainer_detail = ""  # e.g. how far the trainer's final evaluation is
         self.paused = False
         self.finished: ev.Finished | None = None
         self.started: ev.Started | None = None
@@ -112,6 +113,13 @@ class RnnTuiApp(App[int]):
         self.events_seen = 0
         self.last_best_toast = time.monotonic()
         self.warned_unknown: list[str] = []
+
+    def terminal_color_system(self) -> str | None:
+        """The terminal's colour depth as Rich detects it (COLORTERM, TERM); a browser tab
+        (textual-serve's driver) has true colour whatever the server's terminal had."""
+        if "TEXTUAL_DRIVER" in os.environ:
+            return "truecolor"
+        return self.console.color_system
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -233,8 +241,9 @@ class RnnTuiApp(App[int]):
                     e.text, e.h.astype("float32"), None if e.c is None else e.c.astype("float32"), e.step
                 )
             case ev.StateChanged():
-                self.trainer_state = e.state
+                self.trainer_state, self.trainer_detail = e.state, e.detail
                 s.state = self.shown_state(e.state)
+                s.state_detail = self.shown_detail()
             case ev.SamplingChanged():
                 if self.sampling.accept(e):
                     self.show_sampling()
@@ -270,6 +279,7 @@ class RnnTuiApp(App[int]):
     def on_finished(self, e: ev.Finished) -> None:
         self.finished = e
         self.stats.state = "failed" if e.error else "finished"
+        self.stats.state_detail = ""
         self.refresh_bindings()
         if self.quitting or self.started is None:
             if e.error:
@@ -317,11 +327,22 @@ class RnnTuiApp(App[int]):
             return "resuming"
         return trainer_state
 
+    def shown_detail(self) -> str:
+        """More about the shown state: the trainer's detail, or while stopping what the trainer
+        does meanwhile (its final save and evaluation, with how far it is)."""
+        shown = self.stats.state
+        if shown == self.trainer_state:
+            return self.trainer_detail
+        if shown == "stopping" and self.trainer_state in ("saving", "evaluating"):
+            return f"{self.trainer_state} {self.trainer_detail.removeprefix('final').strip()}".strip()
+        return ""
+
     def action_toggle_pause(self) -> None:
         # `paused` is what the user asked for; the trainer confirms with a StateChanged event
         self.paused = not self.paused
         self.link.send(ev.Pause() if self.paused else ev.Resume())
         self.stats.state = "pausing" if self.paused else "resuming"  # shown at once
+        self.stats.state_detail = ""
         self.refresh_stats()
 
     def action_sample_now(self) -> None:
@@ -401,6 +422,7 @@ class RnnTuiApp(App[int]):
         """Ask the trainer to save and stop; the app exits when its Finished event arrives."""
         self.quitting = True
         self.stats.state = "stopping"
+        self.stats.state_detail = self.shown_detail()
         self.refresh_stats()
         self.refresh_bindings()
         self.link.send(ev.Stop(save=True))

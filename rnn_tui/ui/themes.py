@@ -59,9 +59,11 @@ from rnn_tui.core.resources import bundled_dir
 
 __all__ = [
     "DEFAULT_THEME",
+    "PALETTE_THEME",
     "VARIABLE_DEFAULTS",
     "ThemeError",
     "bundled_theme_dir",
+    "default_theme",
     "load_theme_file",
     "load_themes",
     "register_themes",
@@ -72,6 +74,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_THEME = "rnn-dark"
+PALETTE_THEME = "rnn-256"  # the default where the terminal has no true colour
+
+
+def default_theme(color_system: str | None) -> str:
+    """The theme to use when the person chose none, for the terminal's colour depth as Rich
+    detects it (``Console.color_system``: "truecolor", "256", "standard", "windows" or None).
+    Below true colour, the default theme's blends would be rounded to the terminal's palette
+    (its blue–red heatmap scale to teal and olive steps): use the theme drawn in that palette."""
+    return PALETTE_THEME if color_system in ("256", "standard", "windows") else DEFAULT_THEME
 
 VARIABLE_DEFAULTS: dict[str, str] = {
     "plot-train": "#5f87af",

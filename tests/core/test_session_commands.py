@@ -35,7 +35,11 @@ def test_sampling_settings_are_the_trainers_and_every_change_is_answered_with_it
     )
     session.run()
     changes = [e for e in seen if isinstance(e, ev.SamplingChanged)]
-    assert [(c.temperature, c.prime, c.ticket) for c in changes] == [(1.3, "", ""), (0.5, "", "a-1"), (0.5, "KING", "b-1")]
+    assert [(c.temperature, c.prime, c.ticket) for c in changes] == [
+        (1.3, "", ""),
+        (0.5, "", "a-1"),
+        (0.5, "KING", "b-1"),
+    ]
     sampled = [e for e in seen if isinstance(e, ev.Sampled)]
     assert (sampled[0].temperature, sampled[0].top_k, sampled[0].prime) == (0.5, 0, "KING")
     assert (session.t.cfg.temperature, session.t.cfg.prime) == (0.5, "KING")  # kept in checkpoints
@@ -56,3 +60,29 @@ def test_a_corpus_edited_while_training_is_noted_once_and_ignored(small_corpus, 
     done = session.run()
     notes = [e.message for e in seen if isinstance(e, ev.Notice) and "changed on disk" in e.message]
     assert len(notes) == 1 and done.error is None and done.step == 30
+
+
+def test_a_stop_reports_the_progress_of_its_final_save_and_evaluation(monkeypatch, tmp_path):
+    """`X` in a viewer: the final evaluation can take a while on a loaded CPU; every screen is
+    told how far it is instead of a frozen "stopping"."""
+    from rnn_tui.core import session as session_module
+    from tests.conftest import SHAKESPEARE
+
+    monkeypatch.setattr(session_module, "EVENT_PROGRESS_EVERY_S", 0.0)  # report every chunk
+    t = Trainer(tiny_config(eval_every=1000), read_corpus(SHAKESPEARE), run=RunDir(tmp_path / "run"))
+    inbox: queue.Queue = queue.Queue()
+    seen: list = []
+
+    def emit(e):
+        seen.append(e)
+        if isinstance(e, ev.Progress) and e.step >= 3:
+            inbox.put(ev.Stop(save=True))
+
+    done = Session(t, inbox, emit, post_interval=0.0).run()
+    assert done.reason == "stopped" and done.checkpoint
+    states = [(e.state, e.detail) for e in seen if isinstance(e, ev.StateChanged)]
+    final = states[states.index(("saving", "final")) :]
+    assert final[1] == ("evaluating", "final")
+    shown = [int(detail[6:-1]) for state, detail in final if state == "evaluating" and detail.endswith("%")]
+    assert len(shown) >= 2 and shown == sorted(shown) and shown[0] < shown[-1], states  # "final 25%", ...
+    assert final[-1] == ("finished", "")

@@ -47,6 +47,7 @@ def fmt_count(n: float) -> str:
 @dataclass
 class RunStats:
     state: str = "starting"
+    state_detail: str = ""  # e.g. "evaluating 40%" while stopping
     step: int = 0
     epoch: float = 0.0
     train_loss: float | None = None
@@ -118,7 +119,7 @@ class StatsPanel(Static):
         prime = (prime[:13] + "…") if len(prime) > 14 else prime
         sampling = f"T {s.temperature:.2f} · top-k {s.top_k or 'all'}" + (f" · {escape(repr(prime))}" if prime else "")
         rows = [
-            ("state", f"[{STATE_STYLE.get(s.state, '$text')}]● {s.state}[/]"),
+            ("state", f"[{STATE_STYLE.get(s.state, '$text')}]● {s.state}[/]" + (f" · {escape(s.state_detail)}" if s.state_detail else "")),
             ("step", f"{s.step:,} · epoch {s.epoch:.2f} ({pct:.0f}%)"),
             ("train", loss(s.train_loss)),
             ("val", loss(s.val_loss)),
