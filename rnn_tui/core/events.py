@@ -77,6 +77,7 @@ class Started:
     last_val: float | None
     max_steps: int | None
     max_minutes: float | None
+    threads: int | None = None  # torch's CPU threads, when training on the CPU
 
 
 @dataclass(frozen=True)

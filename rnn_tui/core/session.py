@@ -372,6 +372,7 @@ class Session:
                 last_val=t.last_val,
                 max_steps=cfg.max_steps,
                 max_minutes=cfg.max_minutes,
+                threads=cpu_threads() if t.device.type == "cpu" else None,
             )
         )
         if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
@@ -465,6 +466,12 @@ class Session:
         if t.run is not None:
             t.run.close()
         return done
+
+
+def cpu_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Footer, Static
 
 from rnn_tui.core import events as ev
 from rnn_tui.host.links import TrainerLink
@@ -29,6 +29,7 @@ from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
 from rnn_tui.ui.widgets.loss_plot import LossPlot
 from rnn_tui.ui.widgets.samples import SamplesLog
 from rnn_tui.ui.widgets.stats import RunStats, StatsPanel
+from rnn_tui.ui.widgets.title import TitleBar
 
 MIN_SIZE = (60, 18)
 TEMPERATURE_STEP = 0.1
@@ -42,23 +43,27 @@ class RnnTuiApp(App[int]):
     TITLE = "rnn-tui"
     ENABLE_COMMAND_PALETTE = True
 
+    # The footer shows only what a person needs first ("?" lists everything, and ctrl+p runs it):
+    # at 80 columns every shown key fits, "? Help" first.
+    TEMPERATURE = Binding.Group("Temp", compact=True)
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/Resume"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("space", "toggle_pause", "Pause"),
         Binding("g", "sample_now", "Sample"),
         Binding("s", "save", "Save"),
-        Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+"),
-        Binding("minus,underscore", "temperature(-1)", "Temp -", key_display="-"),
-        Binding("k", "cycle_top_k", "Top-k"),
-        Binding("p", "edit_prime", "Prime"),
-        Binding("l", "plot('toggle_log_y')", "Log y"),
-        Binding("left_square_bracket", "plot('smoothing_down')", "Smooth -", key_display="["),
-        Binding("right_square_bracket", "plot('smoothing_up')", "Smooth +", key_display="]"),
-        Binding("w", "plot('toggle_window')", "Window"),
-        Binding("n", "heatmap('next_layer')", "Layer"),
-        Binding("c", "heatmap('toggle_kind')", "h/c"),
-        Binding("d", "detach", "Detach"),
-        Binding("X", "stop_trainer", "Stop trainer"),
+        Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+", group=TEMPERATURE),
+        Binding("minus,underscore", "temperature(-1)", "Temp -", key_display="-", group=TEMPERATURE),
+        Binding("k", "cycle_top_k", "Top-k", show=False),
+        Binding("p", "edit_prime", "Prime", show=False),
+        Binding("l", "plot('toggle_log_y')", "Log y", show=False),
+        Binding("left_square_bracket", "plot('smoothing_down')", "Smooth -", key_display="[", show=False),
+        Binding("right_square_bracket", "plot('smoothing_up')", "Smooth +", key_display="]", show=False),
+        Binding("w", "plot('toggle_window')", "Window", show=False),
+        Binding("y", "plot('toggle_y_range')", "Y range", show=False),
+        Binding("n", "heatmap('next_layer')", "Layer", show=False),
+        Binding("c", "heatmap('toggle_kind')", "h/c", show=False),
+        Binding("d", "detach", "Detach", show=False),
+        Binding("X", "stop_trainer", "Stop trainer", show=False),
         # q and ctrl+c: the app that started the trainer stops it (after saving); a viewer leaves
         Binding("q", "quit_save", "Quit"),
         Binding("q", "leave", "Leave"),
@@ -83,13 +88,14 @@ class RnnTuiApp(App[int]):
         "plot('smoothing_down')": "Loss plot: less smoothing",
         "plot('smoothing_up')": "Loss plot: more smoothing",
         "plot('toggle_window')": "Loss plot: whole run or the last steps",
+        "plot('toggle_y_range')": "Loss plot: y axis robust (outliers ignored) or whole range",
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
-        "detach": "Detach: training goes on in the background (rnn-tui attach)",
-        "leave": "Leave: close this viewer; the trainer goes on",
+        "detach": "Detach: training goes on in the background (attach returns)",
+        "leave": "Leave: close this viewer; the trainer goes on (ctrl+c too)",
         "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
         "help": "Show this help",
-        "quit_save": "Save a checkpoint and quit",
+        "quit_save": "Save a checkpoint and quit (ctrl+c too)",
         "quit_no_save": "Quit without saving (asks first)",
     }
 
@@ -127,7 +133,7 @@ class RnnTuiApp(App[int]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         # Kept as attributes: query_one() searches the active screen, which is a modal at times.
-        self.title_bar = Label(self.run_title or "rnn-tui", id="title-bar")
+        self.title_bar = TitleBar(self.run_title or "rnn-tui", id="title-bar")
         self.plot = LossPlot(id="loss")
         self.stats_panel = StatsPanel(id="stats")
         self.heatmap = HiddenStateHeatmap(id="heatmap")
@@ -216,14 +222,18 @@ class RnnTuiApp(App[int]):
                 if e.losses:  # a viewer's catch-up Progress carries numbers only
                     self.plot.add_train(e.steps, e.losses)
                     s.train_loss = sum(e.losses) / len(e.losses)
+                    s.speed_history.append(e.chars_per_s)
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
+                s.tokens = e.tokens
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
                 for step, loss in zip(e.val_steps, e.val_losses):
                     self.plot.add_val(step, loss)
+                s.val_history[:0] = e.val_losses  # the evaluations before this screen joined
             case ev.Evaluated():
                 self.plot.add_val(e.step, e.val_loss)
                 s.val_loss, s.best_val = e.val_loss, e.best_val
+                s.val_history.append(e.val_loss)
                 # A toast for a new best, at most every two minutes: each evaluation is often a new best.
                 now = time.monotonic()
                 if e.is_best and e.step > 0 and now - self.last_best_toast > 120:
@@ -248,9 +258,8 @@ class RnnTuiApp(App[int]):
                 if self.sampling.accept(e):
                     self.show_sampling()
             case ev.CheckpointSaved():
+                # shown in the stats panel's "saved" row, which even a short panel keeps
                 s.last_saved = f"{Path(e.path).name} at step {e.step:,}"
-                if e.reason in ("manual", "final"):
-                    self.notify(f"checkpoint saved: {e.path}", timeout=4)
             case ev.Notice():
                 severity = {"info": "information", "warning": "warning"}.get(e.level, "error")
                 self.notify(e.message, severity=severity, timeout=6)  # type: ignore[arg-type]
@@ -264,7 +273,7 @@ class RnnTuiApp(App[int]):
     def on_started(self, e: ev.Started) -> None:
         self.started = e
         s = self.stats
-        s.device, s.n_params, s.run_dir = e.device, e.n_params, e.run_dir
+        s.device, s.n_params, s.run_dir, s.threads = e.device, e.n_params, e.run_dir, e.threads
         s.batches_per_epoch, s.max_steps, s.max_minutes = e.batches_per_epoch, e.max_steps, e.max_minutes
         s.best_val, s.val_loss = e.best_val, e.last_val
         s.step = e.step
@@ -272,9 +281,8 @@ class RnnTuiApp(App[int]):
         s.chars_per_step = cfg["batch_size"] * cfg["seq_len"]
         corpus = Path(e.corpus).name
         role = " · viewer" if self.viewer else ""
-        self.title_bar.update(
-            f"rnn-tui{role} · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {e.device} · {e.run_dir}"
-        )
+        model = f"{cfg['cell']} {cfg['layers']}x{cfg['hidden']}"
+        self.title_bar.show([f"rnn-tui{role}", corpus, model, e.device], run_dir=e.run_dir)
 
     def on_finished(self, e: ev.Finished) -> None:
         self.finished = e
@@ -393,14 +401,25 @@ class RnnTuiApp(App[int]):
     def bindings(self) -> list[Binding]:
         return [b for b in self.BINDINGS if isinstance(b, Binding)]
 
+    # Pairs of keys that share one row of the help (it fits 80x24 that way).
+    HELP_PAIRS = {
+        "temperature(1)": ("temperature(-1)", f"Sampling temperature up / down by {TEMPERATURE_STEP} (0 … 2)"),
+        "plot('smoothing_down')": ("plot('smoothing_up')", "Loss plot: less / more smoothing"),
+    }
+
     def help_rows(self) -> list[tuple[str, str]]:
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
+        keys: dict[str, str] = {}
         for b in self.bindings():
-            if b.action in self.DESCRIPTIONS and b.action not in seen and self.check_action(b.action, ()) is not False:
-                seen.add(b.action)
-                key = b.key_display or b.key.split(",")[0]
-                rows.append((key, self.DESCRIPTIONS[b.action]))
+            if b.action in self.DESCRIPTIONS and b.action not in keys and self.check_action(b.action, ()) is not False:
+                keys[b.action] = b.key_display or b.key.split(",")[0]
+        rows: list[tuple[str, str]] = []
+        paired = {second for second, _ in self.HELP_PAIRS.values()}
+        for action, key in keys.items():
+            if action in self.HELP_PAIRS:
+                second, text = self.HELP_PAIRS[action]
+                rows.append((f"{key} {keys[second]}", text))
+            elif action not in paired:
+                rows.append((key, self.DESCRIPTIONS[action]))
         rows.append(("ctrl+p", "Command palette (actions, themes)"))
         return rows
 

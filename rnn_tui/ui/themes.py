@@ -84,6 +84,7 @@ def default_theme(color_system: str | None) -> str:
     (its blue–red heatmap scale to teal and olive steps): use the theme drawn in that palette."""
     return PALETTE_THEME if color_system in ("256", "standard", "windows") else DEFAULT_THEME
 
+
 VARIABLE_DEFAULTS: dict[str, str] = {
     "plot-train": "#5f87af",
     "plot-train-smooth": "#87d7ff",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label
 
@@ -22,8 +22,9 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-box"):
-            yield Label("rnn-tui keys  (esc closes · ctrl+p opens the command palette)", id="help-title")
+        # Scrolls when the terminal is shorter than the list (the rows fit 80x24 as they are).
+        with VerticalScroll(id="help-box"):
+            yield Label("rnn-tui keys · esc closes · ↑↓ scroll", id="help-title")
             table: DataTable = DataTable(show_cursor=False, zebra_stripes=True)
             table.add_columns("key", "what it does")
             for key, text in self.rows:
