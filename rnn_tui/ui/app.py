@@ -156,6 +156,7 @@ class RnnTuiApp(App[int]):
         self.heatmap.border_title = "hidden state"
         self.samples.border_title = "samples"
         self.set_interval(POLL_INTERVAL, self.pump)
+        self.call_after_refresh(self.show_plot_view)
         self.refresh_stats()
         for w in self.theme_warnings:
             self.notify(w, severity="warning")
@@ -178,6 +179,7 @@ class RnnTuiApp(App[int]):
 
     def on_resize(self, event) -> None:
         self.check_size(event.size)  # self.size is not updated yet while this runs
+        self.call_after_refresh(self.show_plot_view)  # after the layout: the border's new width
 
     def check_size(self, size=None) -> None:
         w, h = size or self.size
@@ -393,7 +395,11 @@ class RnnTuiApp(App[int]):
 
     def action_plot(self, name: str) -> None:
         getattr(self.plot, f"action_{name}")()
-        self.plot.border_subtitle = self.plot.describe()
+        self.show_plot_view()
+
+    def show_plot_view(self) -> None:
+        """The loss plot's settings in its border (the longest spelling that fits)."""
+        self.plot.border_subtitle = self.plot.describe(max(8, self.plot.outer_size.width - 6))
 
     def action_heatmap(self, name: str) -> None:
         getattr(self.heatmap, f"action_{name}")()
@@ -497,4 +503,4 @@ class RnnTuiApp(App[int]):
 
     @on(LossPlot.ViewChanged)
     def _plot_view_changed(self) -> None:
-        self.plot.border_subtitle = self.plot.describe()
+        self.show_plot_view()
