@@ -66,7 +66,7 @@ def wrap_line(line: str, width: int) -> list[tuple[int, int]]:
 
 class SamplesLog(ScrollView, can_focus=False):
     DEFAULT_CSS = """
-    SamplesLog { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; overflow-y: auto; }
+    SamplesLog { height: 1fr; scrollbar-size-vertical: 1; overflow-x: hidden; overflow-y: auto; scrollbar-gutter: stable; }
     """
 
     def __init__(self, **kw) -> None:
@@ -97,6 +97,7 @@ class SamplesLog(ScrollView, can_focus=False):
         self._lines_key = None
 
     def _width(self) -> int:
+        # (the scrollbar's column is always kept: the width does not change when it appears)
         return max(8, self.scrollable_content_region.width or self.size.width)
 
     def _build(self) -> None:
