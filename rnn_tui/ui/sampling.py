@@ -39,8 +39,12 @@ class SharedSampling:
         self, temperature: float | None = None, top_k: int | None = None, prime: str | None = None
     ) -> ev.SetSampling:
         """Show a key press's setting now; returns the command that asks the trainer for it."""
-        changes = {"temperature": temperature, "top_k": top_k, "prime": prime}
-        self.shown = dataclasses.replace(self.shown, **{k: v for k, v in changes.items() if v is not None})
+        now = self.shown
+        self.shown = SamplingSettings(
+            now.temperature if temperature is None else temperature,
+            now.top_k if top_k is None else top_k,
+            now.prime if prime is None else prime,
+        )
         self._awaited = next(self._tickets)
         self._sent_at = time.monotonic()
         return ev.SetSampling(temperature=temperature, top_k=top_k, prime=prime, ticket=self._awaited)
