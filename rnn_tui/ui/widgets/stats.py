@@ -57,16 +57,17 @@ def fmt_count(n: float) -> str:
     return f"{n:.0f}"
 
 
-def sparkline(values: list[float], width: int, height: int = 1) -> list[str]:
+def sparkline(values: list[float], width: int, height: int = 1, floor: float | None = None) -> list[str]:
     """``values`` as block bars ``height`` rows tall (top row first), at most ``width`` bars
-    (means of equal runs when there are more values)."""
+    (means of equal runs when there are more values), from ``floor`` (default: the least value)
+    to the greatest value."""
     if not values or width <= 0 or height <= 0:
         return []
     n = len(values)
     if n > width:
         edges = [round(i * n / width) for i in range(width + 1)]
         values = [sum(values[a:b]) / (b - a) for a, b in itertools.pairwise(edges) if b > a]
-    lo, hi = min(values), max(values)
+    lo, hi = min(values) if floor is None else floor, max(values)
     span = hi - lo
     steps = len(SPARK) * height - 1
     levels = [round((v - lo) / span * steps) if span > 0 else 0 for v in values]
@@ -192,7 +193,8 @@ class StatsPanel(Static):
                 f"{fmt_duration(s.elapsed_s)} · {fmt_duration(eta)} {short_what}",
                 f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)}",
             ]
-        where = [s.device] + ([f"{s.threads} threads"] if s.threads and s.device == "cpu" else [])
+        threads = f"{s.threads} thread{'s' if s.threads != 1 else ''}"
+        where = [s.device] + ([threads] if s.threads and s.device == "cpu" else [])
         if s.gpu_mem_mb:
             where.append(f"{s.gpu_mem_mb:,.0f} MB peak")
         best = f"{s.best_val:.4f}" if s.best_val is not None else "-"
@@ -214,7 +216,14 @@ class StatsPanel(Static):
             Row("lr", [f"{lr} · grad norm {gn}", f"{lr} · gn {gn}"], 3),
             Row("speed", [f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"], 2),
             Row("time", time_row, 2),
-            Row("model", [escape(f"{fmt_count(s.n_params)} params · {' · '.join(where)}")], 5),
+            Row(
+                "model",
+                [
+                    escape(f"{fmt_count(s.n_params)} params · {' · '.join(where)}"),
+                    escape(f"{fmt_count(s.n_params)} · {' · '.join(where)}"),
+                ],
+                5,
+            ),
         ]
         if s.last_saved:
             rows.append(Row("saved", [escape(s.last_saved)], 0))
@@ -226,18 +235,19 @@ class StatsPanel(Static):
         """Sparklines of the validation loss per evaluation and of the speed over time, in
         ``spare`` rows (none when too few)."""
         s = self.stats
-        blocks = []
+        blocks: list[tuple[str, str, list[float], float | None]] = []
         if len(s.val_history) >= 2:
             v = s.val_history
-            blocks.append(("val", f"per evaluation: {v[0]:.3f} → {v[-1]:.3f}, best {min(v):.3f}", v))
+            blocks.append(("val", f"per evaluation: {v[0]:.3f} → {v[-1]:.3f}, best {min(v):.3f}", v, None))
         if len(s.speed_history) >= 2:
-            speeds = list(s.speed_history)
-            blocks.append(("speed", f"chars/s: now {fmt_count(speeds[-1])}, max {fmt_count(max(speeds))}", speeds))
+            speeds = list(s.speed_history)  # bars from 0: a dip of a few percent is not a collapse
+            caption = f"chars/s from 0: now {fmt_count(speeds[-1])}, max {fmt_count(max(speeds))}"
+            blocks.append(("speed", caption, speeds, 0.0))
         while blocks and spare < len(blocks) * 4:  # a blank, a caption and two rows of bars at least
             blocks.pop()
         rows: list[Row] = []
-        for label, caption, values in blocks:
-            bars = sparkline(values, max(4, width - LABEL), min(4, spare // len(blocks) - 2))
+        for label, caption, values, floor in blocks:
+            bars = sparkline(values, max(4, width - LABEL), min(4, spare // len(blocks) - 2), floor)
             rows.append(Row("", [""]))
             rows.append(Row(label, [escape(caption)]))
             rows.extend(Row("", [f"[$accent]{line}[/]"]) for line in bars)
@@ -250,7 +260,8 @@ class StatsPanel(Static):
         val = next(r for r in rows if r.label == "val")
         if len(rows) > height and best is not None:
             # short panel: the best loss joins the validation row
-            val.values = [f"{val.values[-1]} · best {best.values[0]}", *val.values]
+            if best.values[0] != "-":
+                val.values = [f"{val.values[-1]} · best {best.values[0]}", *val.values]
             rows.remove(best)
         while len(rows) > max(1, height):
             worst = max(range(len(rows)), key=lambda i: (rows[i].drop, i))
