@@ -69,17 +69,10 @@ def test_a_stop_reports_the_progress_of_its_final_save_and_evaluation(monkeypatc
     from tests.conftest import SHAKESPEARE
 
     monkeypatch.setattr(session_module, "EVENT_PROGRESS_EVERY_S", 0.0)  # report every chunk
-    t = Trainer(tiny_config(eval_every=1000), read_corpus(SHAKESPEARE), run=RunDir(tmp_path / "run"))
-    inbox: queue.Queue = queue.Queue()
+    t = Trainer(tiny_config(eval_every=1000, max_steps=3), read_corpus(SHAKESPEARE), run=RunDir(tmp_path / "run"))
     seen: list = []
-
-    def emit(e):
-        seen.append(e)
-        if isinstance(e, ev.Progress) and e.step >= 3:
-            inbox.put(ev.Stop(save=True))
-
-    done = Session(t, inbox, emit, post_interval=0.0).run()
-    assert done.reason == "stopped" and done.checkpoint
+    done = Session(t, queue.Queue(), seen.append, post_interval=0.0).run()  # stops as X does: save, evaluate
+    assert done.reason == "max-steps" and done.checkpoint
     states = [(e.state, e.detail) for e in seen if isinstance(e, ev.StateChanged)]
     final = states[states.index(("saving", "final")) :]
     assert final[1] == ("evaluating", "final")

@@ -3,6 +3,7 @@ read as a person reads them: the text on the screen."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 
@@ -32,12 +33,19 @@ async def settled(pilot, link: ReplayLink) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("viewer", [False, True])
-async def test_help_at_80x24_shows_every_key(viewer):
+@contextlib.asynccontextmanager
+async def demo_app(size: tuple[int, int], viewer: bool = False):
+    """The app on the demo event stream, drawn at ``size``: (app, pilot, link)."""
     link = ReplayLink(demo_events())
     app = RnnTuiApp(link, viewer=viewer)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settled(pilot, link)
+        yield app, pilot, link
+
+
+@pytest.mark.parametrize("viewer", [False, True])
+async def test_help_at_80x24_shows_every_key(viewer):
+    async with demo_app((80, 24), viewer) as (app, pilot, _):
         await pilot.press("question_mark")
         await pilot.pause()
         text = "\n".join(screen_lines(app))
@@ -50,10 +58,7 @@ async def test_help_at_80x24_shows_every_key(viewer):
 
 
 async def test_help_scrolls_when_the_terminal_is_shorter_than_the_list():
-    link = ReplayLink(demo_events())
-    app = RnnTuiApp(link)
-    async with app.run_test(size=(80, 18)) as pilot:
-        await settled(pilot, link)
+    async with demo_app((80, 18)) as (app, pilot, _):
         await pilot.press("question_mark")
         await pilot.pause()
         box = app.screen.query_one("#help-box")
@@ -67,10 +72,7 @@ async def test_help_scrolls_when_the_terminal_is_shorter_than_the_list():
 
 @pytest.mark.parametrize("viewer", [False, True])
 async def test_the_footer_at_80_columns_shows_every_key_it_lists(viewer):
-    link = ReplayLink(demo_events())
-    app = RnnTuiApp(link, viewer=viewer)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settled(pilot, link)
+    async with demo_app((80, 24), viewer) as (app, pilot, _):
         footer = screen_lines(app)[-1]
         assert footer.lstrip().startswith("? Help")
         quit_key = "q Leave" if viewer else "q Quit"
@@ -95,10 +97,7 @@ async def test_the_title_fits_80_columns_without_a_dangling_separator():
 
 
 async def test_the_newest_samples_header_stays_in_view_and_wrapped_lines_are_marked():
-    link = ReplayLink(demo_events())
-    app = RnnTuiApp(link)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settled(pilot, link)
+    async with demo_app((80, 24)) as (app, pilot, link):
         code = "#define BUFFER_SIZE_FOR_THE_NETWORK_LAYER (PAGE_SIZE * 4 + HEADER_BYTES)\nint x;\n"
         for step in (1300, 1400, 1500):
             link.events.append(ev.Sampled(step=step, prime="", text=code * 3, temperature=0.8, top_k=0))
