@@ -425,7 +425,9 @@ class RnnTuiApp(App[int]):
                 second, text = self.HELP_PAIRS[action]
                 rows.append((f"{key} {keys[second]}", text))
             elif action not in paired:
-                rows.append((key, self.DESCRIPTIONS[action]))
+                # in a viewer, d leaves as q does (the trainer is not this screen's to move)
+                what = "leave" if self.viewer and action == "detach" else action
+                rows.append((key, self.DESCRIPTIONS[what]))
         rows.append(("ctrl+p", "Command palette (actions, themes)"))
         return rows
 

@@ -5,6 +5,8 @@ trainer in a spawned process for exactly that reason.)"""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rnn_tui.core import checkpoint as ckpt_io
@@ -176,7 +178,8 @@ async def test_help_lists_every_key(started_app):
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("question_mark")
         rows = str(app.screen.query_one("#help-rows").render())
-        keys = [line.split()[0] for line in rows.splitlines()[1:]]
+        # the key column ("+ -" is one row), then two spaces or more, then what it does
+        keys = [key for line in rows.splitlines()[1:] for key in re.split(r"\s{2,}", line)[0].split()]
         for key in ("space", "g", "s", "+", "-", "p", "l", "[", "]", "n", "c", "q", "y"):
             assert key in keys
         await pilot.press("escape")
