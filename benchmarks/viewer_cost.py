@@ -129,6 +129,7 @@ def main() -> None:
             device="cpu",
             sample_every_s=args.sample_every,
             eval_every=100_000,
+            eval_every_minutes=0,
             save_every_minutes=60,
         ),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.errors import RnnTuiError
@@ -21,10 +21,13 @@ ERROR_EXIT = 2
 
 
 def plain_flags(params: list[Any]) -> list[Any]:
-    """Flags without typer's ``<bool>`` type in the help (a flag takes no value)."""
+    """Flags without typer's ``<bool>`` type in the help (a flag takes no value), and arguments
+    that take several values without ``<list[str]>`` (``[RUN]...`` says so)."""
     for p in params:
         if isinstance(p, TyperOption) and p.is_flag and p.metavar is None:
             p.metavar = ""
+        elif isinstance(p, TyperArgument) and p.nargs != 1:
+            p.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
     return params
 
 
@@ -149,6 +152,11 @@ def train(
     grad_clip: Optional[float] = config_option("grad_clip", "Clip gradients to this norm (0: off).", OPT),
     seed: Optional[int] = config_option("seed", "Random seed.", OPT),
     eval_every: Optional[int] = config_option("eval_every", "Evaluate on the validation split every N steps.", RUN),
+    eval_every_minutes: Optional[float] = config_option(
+        "eval_every_minutes",
+        "... or after this many minutes of training without one (0: steps only).",
+        RUN,
+    ),
     eval_chars: Optional[int] = config_option("eval_chars", "Validation characters per evaluation (0: all).", RUN),
     max_steps: Optional[int] = config_option("max_steps", "Stop after this many steps.", RUN),
     max_minutes: Optional[float] = config_option("max_minutes", "Stop after this many minutes of training.", RUN),
@@ -233,7 +241,7 @@ def attach(
 
 @app.command(cls=RnnTuiCommand)
 def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> None:
-    """List runs: state (running, finished, crashed...), step, best validation loss."""
+    """List runs: state (running, finished, crashed...), step trained and saved, best validation loss."""
     import time
 
     from rich.console import Console
@@ -247,18 +255,44 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
         return
     now = time.time()
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("RUN", "CORPUS", "STATE", "STEP", "BEST VAL", "UPDATED"):
-        table.add_column(name, justify="right" if name in ("STEP", "BEST VAL") else "left", no_wrap=True)
+    for name in ("RUN", "CORPUS", "STATE", "STEP", "SAVED", "BEST VAL", "UPDATED"):
+        table.add_column(name, justify="right" if name in ("STEP", "SAVED", "BEST VAL") else "left", no_wrap=True)
     for r in found:
+        state = f"{r.state} (pid {r.pid})" if r.pid else r.state
+        if not r.has_checkpoint and not r.state.startswith(("running", "starting")):
+            state += ", no checkpoint"  # nothing for --resume to continue
+        saved = "-" if not r.has_checkpoint else "?" if r.saved_step is None else f"{r.saved_step:,}"
         table.add_row(
             r.name,
             r.corpus,
-            f"{r.state} (pid {r.pid})" if r.pid else r.state,
+            state,
             "-" if r.step is None else f"{r.step:,}",
+            saved,
             "-" if r.best_val is None else f"{r.best_val:.4f}",
             format_age(now - r.updated),
         )
     Console(highlight=False, soft_wrap=True).print(table, markup=False)
+
+
+@app.command(cls=RnnTuiCommand)
+def compare(
+    run: Optional[list[str]] = typer.Argument(
+        None,
+        metavar="RUN",
+        show_default=False,
+        help="Runs to pick at first, by directory or name (default: the newest runs under --runs-dir).",
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
+    theme: Optional[str] = typer.Option(None, help="Colour theme."),
+) -> None:
+    """Runs side by side: validation and training curves against step, characters or time."""
+    from rnn_tui.remote.status import find_run, list_runs
+    from rnn_tui.ui.compare import run_compare_app
+
+    picked = [find_run(name, runs_dir) for name in run or []]
+    if not picked and not list_runs(runs_dir):
+        raise RnnTuiError(f"no runs in {runs_dir}/ to compare (start one with: rnn-tui train CORPUS)")
+    raise typer.Exit(run_compare_app(runs_dir, picked, theme=theme))
 
 
 @app.command(cls=RnnTuiCommand)

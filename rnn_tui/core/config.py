@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ class TrainConfig:
     seed: int = 1337
     # cadence
     eval_every: int = 250  # steps
+    eval_every_minutes: float = 1.0  # ... or this much training time without an evaluation (0: off)
     eval_chars: int = 250_000  # validation characters per evaluation (0: all); Tiny Shakespeare has 111k
     save_every_minutes: float = 2.0
     sample_every_s: float = 15.0
@@ -103,6 +105,8 @@ class TrainConfig:
             raise ConfigError(f"--sample-every must be positive (got {self.sample_every_s})")
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0 (got {self.weight_decay})")
+        if not (self.eval_every_minutes >= 0 and math.isfinite(self.eval_every_minutes)):
+            raise ConfigError(f"--eval-every-minutes must be >= 0 (got {self.eval_every_minutes})")
         if self.eval_chars < 0:
             raise ConfigError(f"--eval-chars must be >= 0 (got {self.eval_chars})")
         return self

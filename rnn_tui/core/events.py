@@ -91,9 +91,10 @@ class Progress:
     lr: float
     grad_norm: float
     chars_per_s: float  # over the steps in this message, training time only
-    elapsed_s: float  # wall time of this session's training
+    elapsed_s: float  # wall time of this session's training (what --max-minutes counts)
     tokens: int  # characters trained on so far (this run, including resumed part)
     gpu_mem_mb: float | None = None
+    total_s: float = 0.0  # the run's training time, resumed parts included
 
 
 @dataclass(frozen=True)

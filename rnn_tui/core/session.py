@@ -41,6 +41,12 @@ LR_CUT = 0.5  # each rollback halves the learning rate ...
 MAX_ROLLBACKS = 3  # ... at most this many times in a row (no good stretch between) ...
 MIN_LR_SCALE = 1 / 64  # ... and never below this fraction of the schedule; then the run stops
 
+# Validation follows time as well as steps: a run whose steps are slow (a big model, a loaded
+# machine) or whose corpus is tiny still shows a validation loss every --eval-every-minutes while
+# it is young. The gap then grows with the run, so a long run spends little time evaluating.
+EVAL_GAP_FRACTION = 0.1  # a time-triggered evaluation at most every tenth of the run's training time ...
+EVAL_COST_FACTOR = 10  # ... and at most every ten times what the last evaluation took
+
 
 class Diverged(RnnTuiError):
     """Training kept producing NaN/inf after rollbacks: the run stops with its last good state."""
@@ -72,7 +78,8 @@ class Session:
         self.sample_requested = False
         self.corpus_change_noted = False
         self.save_requested = False
-        self.active_s = 0.0  # training wall time, paused time excluded
+        self.active_s = 0.0  # this session's training wall time, paused time excluded
+        self.earlier_s = trainer.trained_s  # the run's training time before this session (a resume)
         self._train_s = 0.0  # training time and steps since the last Progress
         self._train_steps = 0
         self.save_error: str | None = None
@@ -85,6 +92,15 @@ class Session:
         self.rollbacks = 0  # in a row: reset by a good state past the step that failed
         self.fail_step = -1
         self.total_rollbacks = 0
+        # the last evaluation: its step (on the --eval-every grid at the start), when, what it cost
+        self.last_eval_step = trainer.step - trainer.step % trainer.cfg.eval_every
+        self.last_eval_at = 0.0  # in active_s
+        self.last_eval_cost = 0.0
+
+    @property
+    def total_s(self) -> float:
+        """The run's training time, resumed parts included."""
+        return self.earlier_s + self.active_s
 
     # ------------------------------------------------------------------ helpers
     def set_state(self, state: str, detail: str = "") -> None:
@@ -163,12 +179,15 @@ class Session:
         good_rows = rows if bad is None else rows[:bad]
         if good_rows:
             if t.run is not None:
-                t.run.log_metrics(
-                    [
-                        {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
-                        for s, loss, g, lr in good_rows
-                    ]
-                )
+                logged = [
+                    {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
+                    for s, loss, g, lr in good_rows
+                ]
+                if good_rows[-1][0] == t.step:
+                    # where the run is in time and characters, a few times a second: what curves
+                    # against training time or characters seen are drawn from (rnn_tui/remote/history.py)
+                    logged[-1].update(train_s=round(self.total_s, 2), tokens=t.tokens)
+                t.run.log_metrics(logged)
             gpu_mb = None
             if t.device.type == "cuda":
                 import torch
@@ -185,6 +204,7 @@ class Session:
                     grad_norm=good_rows[-1][2],
                     chars_per_s=chars / train_s if train_s > 0 else 0.0,
                     elapsed_s=self.active_s,
+                    total_s=self.total_s,
                     tokens=t.tokens,
                     gpu_mem_mb=gpu_mb,
                 )
@@ -230,6 +250,7 @@ class Session:
             self.give_up(bad_step, what)
         t.restore(self.good)
         t.lr_scale = scale
+        self.last_eval_step = min(self.last_eval_step, t.step)
         self.total_rollbacks += 1
         if t.run is not None:
             t.run.log_metrics(
@@ -252,6 +273,7 @@ class Session:
         where = "the last checkpoint is kept"
         if t.run is not None:
             try:
+                t.trained_s = self.total_s
                 path = t.save("final")
                 self.emit(ev.CheckpointSaved(t.step, str(path), "final"))
                 where = f"the last good state (step {t.step}) is saved in {path}"
@@ -279,6 +301,21 @@ class Session:
             )
         )
 
+    def evaluation_due(self) -> bool:
+        """Every --eval-every steps since the last evaluation, or after --eval-every-minutes of
+        training without one (a gap that grows with the run: see EVAL_GAP_FRACTION)."""
+        t, cfg = self.t, self.t.cfg
+        if t.step - self.last_eval_step >= cfg.eval_every:
+            return True
+        if not cfg.eval_every_minutes or t.step == self.last_eval_step:
+            return False
+        gap = max(
+            cfg.eval_every_minutes * 60,
+            EVAL_GAP_FRACTION * self.total_s,
+            EVAL_COST_FACTOR * self.last_eval_cost,
+        )
+        return self.active_s - self.last_eval_at >= gap
+
     def evaluate(self, final: bool = False) -> None:
         step = self.t.step
         self.post_progress()  # the weights to evaluate are good (or this rolls back)
@@ -294,6 +331,8 @@ class Session:
             self.rollback(step, f"the validation loss became {val}")
             return
         is_best = val < before
+        self.last_eval_step, self.last_eval_at = step, self.active_s
+        self.last_eval_cost = time.perf_counter() - t0
         if self.t.run is not None:
             self.t.run.log_metrics(
                 [
@@ -301,7 +340,7 @@ class Session:
                         "kind": "val",
                         "step": self.t.step,
                         "val_loss": round(val, 5),
-                        "train_s": round(self.active_s, 1),
+                        "train_s": round(self.total_s, 1),
                         "tokens": self.t.tokens,
                     }
                 ]
@@ -343,6 +382,7 @@ class Session:
             self.take_snapshot(weights_checked=True)
         self.set_state("saving", "final" if reason == "final" else "")
         try:
+            self.t.trained_s = self.total_s
             path = self.t.save(reason)
         except (OSError, RuntimeError) as exc:
             self.save_error = f"saving {reason} checkpoint failed ({getattr(exc, 'strerror', None) or exc})"
@@ -431,7 +471,7 @@ class Session:
                 if fit_schedule and self.active_s >= self.fit_after_s:
                     fit_schedule = False
                     self.fit_schedule_to_time()
-                if t.step % cfg.eval_every == 0:
+                if self.evaluation_due():
                     self.evaluate()
                 if now >= next_sample:
                     self.sample()
@@ -445,7 +485,7 @@ class Session:
                 path = self.save("final")
                 if path is None and t.run is not None:
                     error = self.save_error
-                elif t.step > 0 and t.step % cfg.eval_every != 0 and t.last_val_step != t.step:
+                elif t.step > 0 and self.last_eval_step != t.step and t.last_val_step != t.step:
                     self.evaluate(final=True)
                     path = self.save("final") or path  # again, so the checkpoint knows this val loss
         except RnnTuiError as exc:

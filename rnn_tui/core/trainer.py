@@ -121,6 +121,9 @@ class Trainer:
         # Each rollback after a NaN/inf loss (session.py) lowers the learning rate by a factor;
         # it is part of the state, so a resumed run keeps the lower rate and continues exactly.
         self.lr_scale = 1.0
+        # Training time of the whole run, resumed parts included (the session keeps it up to date
+        # before each save), so a resumed run's clock and its curves against time go on from here.
+        self.trained_s = 0.0
         self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
         self._pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
 
@@ -244,6 +247,7 @@ class Trainer:
             "best_val": self.best_val,
             "last_val": self.last_val,
             "lr_scale": self.lr_scale,
+            "trained_s": self.trained_s,
             "hidden": [t.detach().cpu() for t in state_tensors(self.hidden)],
             "rng": rng,
             "saved_at": time.time(),
@@ -279,6 +283,7 @@ class Trainer:
             last_val = ck.get("last_val")
             self.last_val = None if last_val is None else float(last_val)
             self.lr_scale = float(ck.get("lr_scale", 1.0))
+            self.trained_s = float(ck.get("trained_s", 0.0))
             hidden = [t.to(self.device) for t in ck["hidden"]]
             want = (self.cfg.layers, self.cfg.batch_size, self.cfg.hidden)
             # a resumed run may change the batch size: its rows then start from a zero state

@@ -52,7 +52,10 @@ class StatusFile:
                 self.best_val = e.best_val
                 self.write(step=e.step, best_val=self.best_val)
             case ev.CheckpointSaved():
-                self.write(step=e.step, best_val=self.best_val)
+                # the step latest.pt holds (best.pt is the other file): rnn-tui runs shows it
+                # without opening the checkpoint, which would need torch
+                saved = {} if e.reason == "best" else {"saved_step": e.step}
+                self.write(step=e.step, best_val=self.best_val, **saved)
             case _:
                 pass
 

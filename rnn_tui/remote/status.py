@@ -163,9 +163,11 @@ class RunInfo:
     corpus: str
     state: str  # running, finished, stopped, failed, crashed, starting
     pid: int | None
-    step: int | None
+    step: int | None  # the last step trained (metrics.jsonl)
     best_val: float | None
     updated: float
+    has_checkpoint: bool = False  # checkpoints/latest.pt exists: --resume RUN can continue it
+    saved_step: int | None = None  # the step latest.pt holds (trainer.json), None if unknown
 
     @property
     def name(self) -> str:
@@ -229,6 +231,8 @@ def run_info(run_dir: Path) -> RunInfo:
     best = status.get("best_val")
     if best is None and metrics.exists():
         best = _best_val(metrics)
+    saved_step = status.get("saved_step")
+    has_checkpoint = run.latest.exists()
     return RunInfo(
         path=run_dir,
         corpus=Path(str(config.get("corpus") or "?")).name,
@@ -237,7 +241,13 @@ def run_info(run_dir: Path) -> RunInfo:
         step=_last_step(metrics) if metrics.exists() else status.get("step"),
         best_val=best if isinstance(best, (int, float)) and math.isfinite(best) else None,
         updated=max(times) if times else 0.0,
+        has_checkpoint=has_checkpoint,
+        saved_step=saved_step if has_checkpoint and _is_int(saved_step) else None,
     )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:

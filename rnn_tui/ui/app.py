@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static
 
 from rnn_tui.core import events as ev
 from rnn_tui.host.links import TrainerLink
+from rnn_tui.ui.runs_screen import RunsScreen
 from rnn_tui.ui.sampling import SharedSampling
 from rnn_tui.ui.themes import VARIABLE_DEFAULTS, default_theme, register_themes
 from rnn_tui.ui.widgets.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
@@ -53,6 +54,7 @@ class RnnTuiApp(App[int]):
         Binding("s", "save", "Save"),
         Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+", group=TEMPERATURE),
         Binding("minus,underscore", "temperature(-1)", "Temp -", key_display="-", group=TEMPERATURE),
+        Binding("r", "runs", "Runs"),
         Binding("k", "cycle_top_k", "Top-k", show=False),
         Binding("p", "edit_prime", "Prime", show=False),
         Binding("l", "plot('toggle_log_y')", "Log y", show=False),
@@ -71,6 +73,10 @@ class RnnTuiApp(App[int]):
         Binding("ctrl+c", "leave", "Leave", show=False, priority=True),
         Binding("Q", "quit_no_save", "Quit, no save", show=False),
     ]
+    # the main screen's keys that the runs screen leaves alone (the others would steer the trainer
+    # from a screen that does not show it, or clash with the runs screen's own keys)
+    KEPT_ON_RUNS_SCREEN = {"quit_save", "leave", "quit_no_save"}
+    MAIN_SCREEN_ACTIONS = {b.action.split("(")[0] for b in BINDINGS if isinstance(b, Binding)} - KEPT_ON_RUNS_SCREEN
     # actions only the app that owns the trainer has, and only a viewer has
     OWNER_ONLY = {"quit_save", "quit_no_save"}
     VIEWER_ONLY = {"leave", "stop_trainer"}
@@ -91,6 +97,7 @@ class RnnTuiApp(App[int]):
         "plot('toggle_y_range')": "Loss plot: y axis robust (outliers ignored) or whole range",
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
+        "runs": "Runs side by side: this run's curves with other runs'",
         "detach": "Detach: training goes on in the background (attach returns)",
         "leave": "Leave: close this viewer; the trainer goes on (ctrl+c too)",
         "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
@@ -226,7 +233,7 @@ class RnnTuiApp(App[int]):
                     s.train_loss = sum(e.losses) / len(e.losses)
                     s.speed_history.append(e.chars_per_s)
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
-                s.tokens = e.tokens
+                s.tokens, s.total_s = e.tokens, e.total_s
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
                 for step, loss in zip(e.val_steps, e.val_losses):
@@ -309,6 +316,8 @@ class RnnTuiApp(App[int]):
 
     # ------------------------------------------------------------------ actions (keys)
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, RunsScreen) and action in self.MAIN_SCREEN_ACTIONS:
+            return False  # the runs screen has its own keys; the trainer's wait for the main screen
         if action in (self.VIEWER_ONLY if not self.viewer else self.OWNER_ONLY):
             return False  # not shown, and the key falls through to the other binding
         trainer_actions = {
@@ -430,6 +439,14 @@ class RnnTuiApp(App[int]):
                 rows.append((key, self.DESCRIPTIONS[what]))
         rows.append(("ctrl+p", "Command palette (actions, themes)"))
         return rows
+
+    def action_runs(self) -> None:
+        """The runs screen, this run picked, among the runs beside it (its runs directory)."""
+        if len(self.screen_stack) > 1:
+            return  # from the main screen only (not over the help or a question)
+        run_dir = Path(self.started.run_dir) if self.started is not None and self.started.run_dir else None
+        runs_dir = run_dir.parent if run_dir is not None else Path("runs")
+        self.push_screen(RunsScreen(runs_dir, picked=[run_dir] if run_dir is not None else []))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))

@@ -358,3 +358,16 @@ def log_ticks(lo: float, hi: float, target: int) -> tuple[list[float], list[str]
     if span >= 1.0 or vhi >= 1e4 or vlo < 1e-3:
         return chosen, [f"{v:.3g}" for v in values]
     return chosen, [f"{v:.{decimals}f}" for v in values]
+
+
+def loss_ticks(lo: float, hi: float, target: int, log: bool) -> tuple[list[float], list[str]]:
+    """Ticks for a loss axis: positions and labels, linear or (``log``: values are log10) logarithmic."""
+    if log:
+        return log_ticks(lo, hi, target)
+    positions = linear_ticks(lo, hi, target)
+    for more in range(target + 1, 4 * target + 1):
+        if len(positions) >= 2:
+            break
+        target, positions = more, linear_ticks(lo, hi, more)  # two labels at least: a scale to read
+    decimals = _decimals(_nice_step(hi - lo, target))
+    return positions, [format_value(v, decimals) for v in positions]

@@ -12,6 +12,7 @@ from textual.color import Color
 from rnn_tui.ui import themes
 from rnn_tui.ui.themes import (
     DEFAULT_THEME,
+    SERIES_VARIABLES,
     VARIABLE_DEFAULTS,
     ThemeError,
     load_theme_file,
@@ -30,6 +31,7 @@ REQUIRED_VARIABLES = (
     "heatmap-negative",
     "heatmap-zero",
     "heatmap-positive",
+    *SERIES_VARIABLES,
 )
 
 

@@ -28,15 +28,13 @@ from textual.widget import Widget
 
 from rnn_tui.ui.plot_data import (
     Series,
-    _decimals,
     _nice_step,
     downsample_envelope,
     downsample_mean,
     ema,
     format_step,
-    format_value,
     linear_ticks,
-    log_ticks,
+    loss_ticks,
     robust_range,
 )
 from rnn_tui.ui.themes import VARIABLE_DEFAULTS
@@ -443,14 +441,7 @@ class LossPlot(Widget):
 
         x_label = plot_h >= 12  # a short plot gives the "step" label's row to the curves
         canvas_rows = max(2, plot_h - 3 - x_label)  # frame (2), x ticks (1), label bar (1)
-        y_target = max(2, min(6, canvas_rows // 3))
-        if self.log_y:
-            y_pos, y_labels = log_ticks(y_lo, y_hi, y_target)
-        else:
-            while len(y_pos := linear_ticks(y_lo, y_hi, y_target)) < 2 and y_target < 2 * canvas_rows:
-                y_target += 1  # at least two labelled ticks, or the scale cannot be read
-            dec = _decimals(_nice_step(y_hi - y_lo, y_target))
-            y_labels = [format_value(v, dec) for v in y_pos]
+        y_pos, y_labels = loss_ticks(y_lo, y_hi, max(2, min(6, canvas_rows // 3)), self.log_y)
         label_w = max((len(s) for s in y_labels), default=3)
         x_target = max(2, min(8, (width - label_w - 2) // 11))
         x_pos = linear_ticks(x_lo, x_hi, x_target, min_step=1.0)  # steps are whole numbers

@@ -39,6 +39,7 @@ STATE_STYLE = {
 
 
 IDLE = ("paused", "finished", "failed", "stopping")
+FEW_STEPS = 10  # an epoch of fewer steps (a tiny corpus) is counted whole: no fraction, no eta to its end
 
 
 def fmt_duration(s: float | None) -> str:
@@ -90,7 +91,8 @@ class RunStats:
     lr: float | None = None
     grad_norm: float | None = None
     chars_per_s: float = 0.0
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # this session's training time (what --max-minutes counts)
+    total_s: float = 0.0  # the run's, resumed parts included
     tokens: int = 0
     device: str = "-"
     threads: int | None = None
@@ -117,10 +119,19 @@ class RunStats:
             return max(0.0, left), "to the end"
         if self.max_steps is not None and steps_per_s > 0:
             return max(0.0, (self.max_steps - self.step) / steps_per_s), "to the end"
-        if self.batches_per_epoch and steps_per_s > 0:
+        if self.batches_per_epoch >= FEW_STEPS and steps_per_s > 0:
             frac = self.epoch - math.floor(self.epoch)
             return (1 - frac) * self.batches_per_epoch / steps_per_s, "to next epoch"
         return None, ""
+
+
+def fmt_epoch(epoch: float, batches_per_epoch: int) -> str:
+    """Epochs done: a fraction and how far into the current one, when an epoch is more than a
+    few steps (on a tiny corpus one step is one epoch: "epoch 83", not "epoch 83.00 (0%)")."""
+    if 0 < batches_per_epoch < FEW_STEPS:
+        return f"epoch {math.floor(epoch + 1e-9):,}"
+    pct = (epoch - math.floor(epoch)) * 100
+    return f"epoch {epoch:.2f} ({pct:.0f}%)"
 
 
 @dataclass
@@ -175,7 +186,6 @@ class StatsPanel(Static):
         def loss(v: float | None) -> list[str]:
             return ["-"] if v is None else [f"{v:.4f} ({v / LN2:.3f} bpc)", f"{v:.4f}"]
 
-        pct = (s.epoch - math.floor(s.epoch)) * 100
         lr = f"{s.lr:.2e}" if s.lr is not None else "-"
         gn = f"{s.grad_norm:.2f}" if s.grad_norm is not None else "-"
         eta, what = s.eta()
@@ -185,22 +195,24 @@ class StatsPanel(Static):
         state = f"[{STATE_STYLE.get(s.state, '$text')}]● {s.state}[/]" + (
             f" · {escape(s.state_detail)}" if s.state_detail else ""
         )
-        time_row = [fmt_duration(s.elapsed_s)]
+        trained = fmt_duration(max(s.total_s, s.elapsed_s))  # a resumed run's clock goes on
+        time_row = [trained]
         if s.state not in IDLE and eta is not None:
             short_what = {"to next epoch": "to epoch end"}.get(what, what)
             time_row = [
-                f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)} {what}",
-                f"{fmt_duration(s.elapsed_s)} · {fmt_duration(eta)} {short_what}",
-                f"{fmt_duration(s.elapsed_s)} · eta {fmt_duration(eta)}",
+                f"{trained} · eta {fmt_duration(eta)} {what}",
+                f"{trained} · {fmt_duration(eta)} {short_what}",
+                f"{trained} · eta {fmt_duration(eta)}",
             ]
         threads = f"{s.threads} thread{'s' if s.threads != 1 else ''}"
         where = [s.device] + ([threads] if s.threads and s.device == "cpu" else [])
         if s.gpu_mem_mb:
             where.append(f"{s.gpu_mem_mb:,.0f} MB peak")
         best = f"{s.best_val:.4f}" if s.best_val is not None else "-"
+        epoch = fmt_epoch(s.epoch, s.batches_per_epoch)
         rows = [
             Row("state", [state]),
-            Row("step", [f"{s.step:,} · epoch {s.epoch:.2f} ({pct:.0f}%)", f"{s.step:,} · epoch {s.epoch:.2f}"]),
+            Row("step", [f"{s.step:,} · {epoch}", f"{s.step:,} · {epoch.split(' (')[0]}"]),
             Row("train", loss(s.train_loss), 1),
             Row("val", loss(s.val_loss), 1),
             Row("best", [best], 4),
@@ -216,6 +228,10 @@ class StatsPanel(Static):
             Row("lr", [f"{lr} · grad norm {gn}", f"{lr} · gn {gn}"], 3),
             Row("speed", [f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"], 2),
             Row("time", time_row, 2),
+        ]
+        if max(s.total_s, s.elapsed_s) - s.elapsed_s >= 1:  # resumed: the time since this start too
+            rows.append(Row("start", [f"{fmt_duration(s.elapsed_s)} since this start", fmt_duration(s.elapsed_s)], 5))
+        rows += [
             Row(
                 "model",
                 [
