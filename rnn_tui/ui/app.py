@@ -420,6 +420,7 @@ class RnnTuiApp(App[int]):
     HELP_PAIRS = {
         "temperature(1)": ("temperature(-1)", f"Sampling temperature up / down by {TEMPERATURE_STEP} (0 … 2)"),
         "plot('smoothing_down')": ("plot('smoothing_up')", "Loss plot: less / more smoothing"),
+        "heatmap('next_layer')": ("heatmap('toggle_kind')", "Heatmap: next layer / hidden state h or cell state c"),
     }
 
     def help_rows(self) -> list[tuple[str, str]]:
