@@ -14,6 +14,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command, remember
 from rnn_tui.core.text import visible
 
 DEFAULT_COMMAND = "train"
@@ -213,9 +214,10 @@ def train(
 
         run_dir, pid = start_detached(request)
         typer.echo(f"training in the background: {run_dir} (pid {pid})")
-        typer.echo(f"  watch and steer it:  rnn-tui attach {run_dir}")
+        typer.echo(f"  watch and steer it:  {command('attach', run_dir)}")
         typer.echo(
-            "  list runs:           rnn-tui runs" + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
+            f"  list runs:           {command('runs')}"
+            + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
         )
         typer.echo(f"  its log:             {run_dir / 'trainer.log'}")
         return
@@ -422,6 +424,7 @@ def corpora() -> None:
 
 
 def main() -> None:
+    remember()  # hints (here and in the processes we start) spell the command as it was typed
     app()
 
 

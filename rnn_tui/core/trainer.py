@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -250,8 +251,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation and sampling
     @torch.no_grad()
-    def evaluate(self, chunk: int = 512) -> float:
-        """Mean cross-entropy (nats/char) over the validation split, state carried along each row.
+    def evaluate(self, chunk: int = 512, on_progress: Callable[[float], None] | None = None) -> float:
+        """Mean cross-entropy (nats/char) over the validation split, state carried along each row;
+        ``on_progress`` is told the fraction done after each chunk.
 
         Columns are taken ``chunk`` at a time, fewer for a big vocabulary: each chunk's logits
         are at most ``EVAL_LOGITS`` numbers (32 MB in float32; with the softmax cross-entropy's
@@ -263,6 +265,8 @@ class Trainer:
             total, count, state = 0.0, 0, None
             x_all, y_all = self.val_x.to(self.device), self.val_y.to(self.device)
             for a in range(0, x_all.size(1), chunk):
+                if on_progress is not None:
+                    on_progress(a / x_all.size(1))
                 x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
                     logits, state = self.model(x, state)

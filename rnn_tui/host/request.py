@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command
 
 if TYPE_CHECKING:
     from rnn_tui.core.trainer import Trainer
@@ -95,7 +96,7 @@ class TrainRequest:
             live = live_trainer(run_path) if run_path else None
             if live is not None:
                 raise LaunchError(
-                    f"{run_path} is training now (pid {live.get('pid')}); watch it with: rnn-tui attach {run_path}"
+                    f"{run_path} is training now (pid {live.get('pid')}); watch it with: {command('attach', run_path)}"
                 )
         TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
 

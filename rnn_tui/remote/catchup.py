@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.invocation import command
 from rnn_tui.core.runs import RunDir, read_json_object, read_jsonl
 
 SAMPLES_KEPT = 3
@@ -152,7 +153,7 @@ class CatchUp:
         reason = str(status.get("reason") or ("crashed" if crashed else "stopped"))
         error = status.get("error")
         if not error and crashed:
-            error = f"the trainer was killed; resume with: rnn-tui train --resume {run.path}"
+            error = f"the trainer was killed; resume with: {command('train', '--resume', run.path)}"
         found.observe(
             ev.Finished(
                 reason=reason,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_tui.core.files import read_regular
+from rnn_tui.core.invocation import command
 from rnn_tui.core.runs import RunDir, RunDirError, finite_number, read_json_object, read_jsonl, write_text_atomic
 from rnn_tui.core.text import visible
 
@@ -154,7 +155,7 @@ class RunLock:
                     pid = read_status(self.run_dir).get("pid")
                     who = f" (pid {pid})" if isinstance(pid, int) else ""
                     raise RunDirError(
-                        f"{self.run_dir} is being trained already{who}; watch it with: rnn-tui attach {self.run_dir}"
+                        f"{self.run_dir} is being trained already{who}; watch it with: {command('attach', self.run_dir)}"
                     ) from None
                 time.sleep(0.02)
         self.fd = fd
@@ -313,10 +314,10 @@ def find_run(arg: str | None, runs_dir: Path) -> Path:
                 return candidate
         if p.is_file() and p.parent.name == "checkpoints":
             return p.parent.parent
-        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: rnn-tui runs)")
+        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: {command('runs')})")
     runs = list_runs(runs_dir)
     if not runs:
-        raise RunDirError(f"no runs in {runs_dir}/ (start one with: rnn-tui train CORPUS --detach)")
+        raise RunDirError(f"no runs in {runs_dir}/ (start one with: {command('train', 'CORPUS', '--detach')})")
     running = [r for r in runs if r.state == "running"]
     return (running or runs)[-1].path
 

@@ -23,7 +23,7 @@ from rnn_tui.core import events as ev
 from rnn_tui.core.config import MAX_PRIME, RANGES, check_prime
 from rnn_tui.core.errors import ConfigError, RnnTuiError
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: SetSampling and SamplingChanged carry a ticket; SampleNow has no settings
 HEADER = struct.Struct(">I")
 MAX_COMMAND_BYTES = 64 * 1024  # a command is a few dozen bytes; a prime is capped well below this
 MAX_EVENT_BYTES = 64 * 2**20  # hidden states of a big model fit easily
