@@ -49,12 +49,13 @@ class MeasuringLink(ProcessLink):
         return self.chars / self.train_s if self.train_s else 0.0
 
     def measuring_for(self) -> float:
-        return 0.0 if self.first_progress is None else time.monotonic() - self.first_progress
+        # (at least one measured Progress: on a loaded machine the next may come late)
+        return 0.0 if self.first_progress is None or not self.train_s else time.monotonic() - self.first_progress
 
     def stop(self) -> None:
         self.send(ev.Stop(save=False))
         self.join(60)
-        self.terminate()
+        self.close()
 
 
 def headless_round(request, seconds: float) -> float:
@@ -102,6 +103,7 @@ def main() -> None:
             device="cpu",
             sample_every_s=args.sample_every,
             eval_every=100_000,
+            eval_every_minutes=0,
             save_every_minutes=60,
         ),
     )

@@ -41,6 +41,7 @@ SCRIPTS = [
         [],
         ["--frames", "2", "--points", "2000", "--sizes", "80x24"],
     ),
+    ("gpu_smoke", "every precision on a CUDA GPU (skipped without one)", [], ["--steps", "25"]),
     (
         "explorer_speed",
         "the explorer: every view's compute time, training speed with it open",

@@ -14,6 +14,8 @@ Rounds alternate the order.
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -65,10 +67,13 @@ def channel_cpu_per_second(viewers: int, sample_every: float, hidden: int = 256,
     from rnn_tui.core import events as ev
     from rnn_tui.remote.client import SocketLink
     from rnn_tui.remote.server import ControlServer
+    from rnn_tui.remote.status import write_status
 
     seconds = 60.0
     with tempfile.TemporaryDirectory(prefix="rnn-") as tmp:
         server = ControlServer(tmp, lambda c: None).start()
+        # what serve_session writes: viewers find a running trainer by its status
+        write_status(Path(tmp), state="running", pid=os.getpid(), host=socket.gethostname(), socket=str(server.path))
         links = [SocketLink(tmp) for _ in range(viewers)]
         for link in links:
             link.start()
@@ -129,6 +134,7 @@ def main() -> None:
             device="cpu",
             sample_every_s=args.sample_every,
             eval_every=100_000,
+            eval_every_minutes=0,
             save_every_minutes=60,
         ),
     )

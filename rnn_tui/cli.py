@@ -10,20 +10,25 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command, remember
+from rnn_tui.core.text import visible
 
 DEFAULT_COMMAND = "train"
 ERROR_EXIT = 2
 
 
 def plain_flags(params: list[Any]) -> list[Any]:
-    """Flags without typer's ``<bool>`` type in the help (a flag takes no value)."""
+    """Flags without typer's ``<bool>`` type in the help (a flag takes no value), and arguments
+    that take several values without ``<list[str]>`` (``[RUN]...`` says so)."""
     for p in params:
         if isinstance(p, TyperOption) and p.is_flag and p.metavar is None:
             p.metavar = ""
+        elif isinstance(p, TyperArgument) and p.nargs != 1:
+            p.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
     return params
 
 
@@ -61,7 +66,8 @@ class RnnTuiGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except RnnTuiError as exc:
-            typer.echo(f"rnn-tui: error: {exc}", err=True)
+            # a message may quote a file name or a corpus: shown, never obeyed by the terminal
+            typer.echo(f"rnn-tui: error: {visible(str(exc))}", err=True)
             raise typer.Exit(ERROR_EXIT) from None
 
 
@@ -132,6 +138,9 @@ def train(
         False, "--bytes", help="Byte-level vocabulary: any file, any encoding.", rich_help_panel=DATA
     ),
     val_fraction: Optional[float] = config_option("val_fraction", "Fraction at the end held out for validation.", DATA),
+    max_vocab: Optional[int] = config_option(
+        "max_vocab", "Refuse a character vocabulary larger than this (--bytes has 256 symbols).", DATA
+    ),
     batch_size: Optional[int] = config_option("batch_size", "Streams per batch.", DATA),
     seq_len: Optional[int] = config_option("seq_len", "Truncated-BPTT length.", DATA),
     cell: Optional[str] = config_option("cell", "lstm, gru or rnn.", MODEL),
@@ -148,11 +157,22 @@ def train(
     grad_clip: Optional[float] = config_option("grad_clip", "Clip gradients to this norm (0: off).", OPT),
     seed: Optional[int] = config_option("seed", "Random seed.", OPT),
     eval_every: Optional[int] = config_option("eval_every", "Evaluate on the validation split every N steps.", RUN),
+    eval_every_minutes: Optional[float] = config_option(
+        "eval_every_minutes",
+        "... or after this many minutes of training without one (0: steps only).",
+        RUN,
+    ),
     eval_chars: Optional[int] = config_option("eval_chars", "Validation characters per evaluation (0: all).", RUN),
     max_steps: Optional[int] = config_option("max_steps", "Stop after this many steps.", RUN),
     max_minutes: Optional[float] = config_option("max_minutes", "Stop after this many minutes of training.", RUN),
     save_every_minutes: Optional[float] = config_option("save_every_minutes", "Save latest.pt this often.", RUN),
     device: Optional[str] = config_option("device", "auto, cpu, cuda, cuda:N or mps.", RUN),
+    precision: Optional[str] = config_option(
+        "precision",
+        "auto, bf16, fp16 or fp32. auto, on CUDA: bf16 if the model runs in it, else fp16 with loss "
+        "scaling, else fp32 (TF32); elsewhere fp32.",
+        RUN,
+    ),
     threads: Optional[int] = config_option("threads", "CPU threads for torch.", RUN),
     runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP, rich_help_panel=RUN),
     resume: Optional[str] = typer.Option(
@@ -194,9 +214,10 @@ def train(
 
         run_dir, pid = start_detached(request)
         typer.echo(f"training in the background: {run_dir} (pid {pid})")
-        typer.echo(f"  watch and steer it:  rnn-tui attach {run_dir}")
+        typer.echo(f"  watch and steer it:  {command('attach', run_dir)}")
         typer.echo(
-            "  list runs:           rnn-tui runs" + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
+            f"  list runs:           {command('runs')}"
+            + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
         )
         typer.echo(f"  its log:             {run_dir / 'trainer.log'}")
         return
@@ -231,7 +252,7 @@ def attach(
 
 @app.command(cls=RnnTuiCommand)
 def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> None:
-    """List runs: state (running, finished, crashed...), step, best validation loss."""
+    """List runs: state (running, finished, crashed...), step trained and saved, best validation loss."""
     import time
 
     from rich.console import Console
@@ -245,14 +266,19 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
         return
     now = time.time()
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("RUN", "CORPUS", "STATE", "STEP", "BEST VAL", "UPDATED"):
-        table.add_column(name, justify="right" if name in ("STEP", "BEST VAL") else "left", no_wrap=True)
+    for name in ("RUN", "CORPUS", "STATE", "STEP", "SAVED", "BEST VAL", "UPDATED"):
+        table.add_column(name, justify="right" if name in ("STEP", "SAVED", "BEST VAL") else "left", no_wrap=True)
     for r in found:
+        state = f"{r.state} (pid {r.pid})" if r.pid else r.state
+        if not r.has_checkpoint and not r.state.startswith(("running", "starting")):
+            state += ", no checkpoint"  # nothing for --resume to continue
+        saved = "-" if not r.has_checkpoint else "?" if r.saved_step is None else f"{r.saved_step:,}"
         table.add_row(
-            r.name,
-            r.corpus,
-            f"{r.state} (pid {r.pid})" if r.pid else r.state,
+            visible(r.name),
+            visible(r.corpus),
+            state,
             "-" if r.step is None else f"{r.step:,}",
+            saved,
             "-" if r.best_val is None else f"{r.best_val:.4f}",
             format_age(now - r.updated),
         )
@@ -260,34 +286,86 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
 
 
 @app.command(cls=RnnTuiCommand)
+def compare(
+    run: Optional[list[str]] = typer.Argument(
+        None,
+        metavar="RUN",
+        show_default=False,
+        help="Runs to pick at first, by directory or name (default: the newest runs under --runs-dir).",
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
+    theme: Optional[str] = typer.Option(None, help="Colour theme."),
+) -> None:
+    """Runs side by side: validation and training curves against step, characters or time."""
+    from rnn_tui.remote.status import find_run, list_runs
+    from rnn_tui.ui.compare import run_compare_app
+
+    picked = [find_run(name, runs_dir) for name in run or []]
+    if not picked and not list_runs(runs_dir):
+        raise RnnTuiError(f"no runs in {runs_dir}/ to compare (start one with: rnn-tui train CORPUS)")
+    raise typer.Exit(run_compare_app(runs_dir, picked, theme=theme))
+
+
+@app.command(cls=RnnTuiCommand)
 def serve(
     run: Optional[str] = typer.Argument(
         None, metavar="RUN", show_default=False, help="A run directory or its name (default: as for attach)."
     ),
-    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; anything but localhost is open to the network."),
+    unix_socket: Optional[Path] = typer.Option(
+        None, "--socket", help="Serve on this Unix socket (0600) instead of a port: ssh -L 8000:SOCKET HOST."
+    ),
+    token: Optional[str] = typer.Option(
+        None,
+        help="The secret the address must carry (default: $RNN_TUI_SERVE_TOKEN, else a new random one).",
+        show_default=False,
+    ),
     runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
 ) -> None:
-    """Serve a viewer of RUN to web browsers (textual-serve); reach it over ssh -L PORT:localhost:PORT."""
+    """Serve a viewer of RUN to web browsers (textual-serve), for whoever has the printed address
+    with its token; reach it over ssh -L PORT:localhost:PORT."""
     from rnn_tui.remote.status import find_run
     from rnn_tui.ui.web import serve_viewer
 
-    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port)
+    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port, token=token, unix_socket=unix_socket)
 
 
 @app.command(cls=RnnTuiCommand)
 def sample(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint file or a run directory."),
-    temperature: float = typer.Option(0.8, min=0.0, help="0 picks the likeliest character every time."),
-    top_k: int = typer.Option(0, min=0, help="Sample from the k likeliest characters (0: all)."),
+    temperature: float = typer.Option(0.8, help="0 picks the likeliest character every time (0 to 10)."),
+    top_k: int = typer.Option(0, help="Sample from the k likeliest characters (0: all)."),
     prime: str = typer.Option(
         "", help="Text to start from; characters outside the vocabulary are skipped with a warning."
     ),
-    length: int = typer.Option(500, min=1, help="Characters to generate."),
+    length: int = typer.Option(500, help="Characters to generate (1 to 1,000,000)."),
     seed: Optional[int] = typer.Option(None, help="Seed for repeatable samples."),
     device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Write control characters as they are, even to a terminal (they always are to a pipe or file).",
+    ),
 ) -> None:
-    """Print text sampled from a checkpoint."""
+    """Print text sampled from a checkpoint.
+
+    On a terminal, control characters the model writes (escape sequences: a byte-level model
+    trained on binary files writes them often) are shown as visible symbols, never obeyed;
+    piped or redirected, the text is written exactly."""
+    from rnn_tui.core.config import RANGES, check_device, check_prime
+
+    for option, name, value in (
+        ("--temperature", "temperature", temperature),
+        ("--top-k", "top_k", top_k),
+        ("--length", "sample_length", length),
+    ):
+        RANGES[name].check(option, value)
+    if seed is not None:
+        RANGES["seed"].check("--seed", seed)
+    check_prime(prime)
+    check_device(device)
+
     from rnn_tui.core.runs import resolve_checkpoint
     from rnn_tui.core.sampling import generate
     from rnn_tui.core.trainer import load_for_inference
@@ -299,7 +377,8 @@ def sample(
             f"rnn-tui: warning: skipped prime characters not in the vocabulary: {' '.join(map(repr, s.unknown))}",
             err=True,
         )
-    sys.stdout.write(s.prime + s.text + "\n")
+    text = s.prime + s.text
+    sys.stdout.write((text if raw or not sys.stdout.isatty() else visible(text)) + "\n")
 
 
 @app.command(cls=RnnTuiCommand)
@@ -357,10 +436,12 @@ def info(
         if math.isfinite(best)
         else "best val     -",
         f"last val     {last:.4f} nats/char" if last is not None else "last val     -",
+        f"precision    {ck.get('precision', 'fp32')}"
+        + (f" (loss scale {ck['scaler'].get('scale', 0):g})" if isinstance(ck.get("scaler"), dict) else ""),
         "model        " + ", ".join(f"{k}={v}" for k, v in ck.get("model_config", {}).items()),
         "config       " + ", ".join(f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())),
     ]
-    typer.echo("\n".join(lines))
+    typer.echo(visible("\n".join(lines)))
 
 
 @app.command(cls=RnnTuiCommand)
@@ -374,6 +455,7 @@ def corpora() -> None:
 
 
 def main() -> None:
+    remember()  # hints (here and in the processes we start) spell the command as it was typed
     app()
 
 

@@ -34,6 +34,7 @@ def tiny_config(**kw):
         lr=1e-2,
         warmup_steps=5,
         eval_every=1000,
+        eval_every_minutes=0,
         sample_every_s=3600,
         save_every_minutes=60,
         device="cpu",
@@ -217,3 +218,79 @@ def started_event(**fields: object) -> ev.Started:
         max_minutes=None,
     )
     return ev.Started(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def progress_event(**fields: object) -> ev.Progress:
+    """A ``Progress`` event of one step, any field overridden."""
+    base: dict[str, object] = dict(
+        steps=[1],
+        losses=[2.0],
+        step=1,
+        epoch=0.0,
+        lr=1e-3,
+        grad_norm=0.5,
+        chars_per_s=20_000.0,
+        elapsed_s=0.0,
+        tokens=1,
+    )
+    return ev.Progress(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def fake_run(
+    root: Path,
+    name: str,
+    steps: int = 300,
+    *,
+    corpus: str = "small.txt",
+    vocab_size: int = 65,
+    state: str = "finished",
+    end_loss: float = 1.6,
+    step_s: float = 0.1,
+    **config: object,
+) -> Path:
+    """A run directory as a trainer leaves it (config.json, metrics.jsonl, trainer.json), written
+    directly: curves of a known shape in an instant, for the runs screen and ``rnn-tui runs``."""
+    import json
+
+    from rnn_tui.core.config import TrainConfig
+
+    run = root / name
+    (run / "checkpoints").mkdir(parents=True)
+    cfg = {**TrainConfig(device="cpu").to_dict(), **config}
+    record = {"config": cfg, "vocab_kind": "char", "vocab_size": vocab_size, "corpus": f"/data/{corpus}"}
+    (run / "config.json").write_text(json.dumps(record), encoding="utf-8")
+    rows = fake_rows(
+        1,
+        steps,
+        chars_per_step=cfg["batch_size"] * cfg["seq_len"],
+        eval_every=cfg["eval_every"],
+        end_loss=end_loss,
+        step_s=step_s,
+    )
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (run / "trainer.json").write_text(json.dumps({"state": state, "step": steps}), encoding="utf-8")
+    return run
+
+
+def fake_rows(
+    first: int,
+    last: int,
+    *,
+    chars_per_step: int = 3200,
+    eval_every: int = 250,
+    end_loss: float = 1.6,
+    step_s: float = 0.1,
+) -> list[dict]:
+    """metrics.jsonl rows for steps ``first..last``: a loss falling from about 4.2 towards
+    ``end_loss``, an anchor (time, characters) every 5 steps and a validation every ``eval_every``."""
+    import math
+
+    rows: list[dict] = []
+    for step in range(first, last + 1):
+        loss = end_loss + (4.2 - end_loss) * math.exp(-step / 60)
+        anchor = {"train_s": round(step * step_s, 2), "tokens": step * chars_per_step}
+        row: dict = {"kind": "train", "step": step, "loss": round(loss, 5), "grad_norm": 0.5, "lr": 0.004}
+        rows.append({**row, **anchor} if step % 5 == 0 else row)
+        if step % eval_every == 0:
+            rows.append({"kind": "val", "step": step, "val_loss": round(loss + 0.1, 5), **anchor})
+    return rows

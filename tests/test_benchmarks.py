@@ -77,3 +77,21 @@ def test_run_all_table_parser():
         "| not a table |",
     ]
     assert summary_rows("b", lines) == [["b", "x", "a: 1", "≥ 2"], ["b", "y", "a: 3", ""]]
+
+
+def test_gpu_smoke_runs_or_says_it_needs_cuda():
+    import torch
+
+    smoke = [sys.executable, "-m", "benchmarks.gpu_smoke", "--steps", "25"]
+    proc = subprocess.run(smoke, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    if torch.cuda.is_available():
+        assert "--precision auto picks" in proc.stdout and "plain loop chars/s" in proc.stdout
+    else:
+        assert "gpu_smoke needs a CUDA GPU" in proc.stdout and "skipped: no CUDA GPU" in proc.stdout
+    # the script itself, on the CPU at a toy size: fp32 measured, the others say why they cannot run
+    toy = ["--device", "cpu", "--hidden", "32", "--batch", "4", "--seq", "16", "--layers", "1"]
+    proc = subprocess.run([*smoke, *toy], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "--precision auto picks fp32" in proc.stdout
+    assert proc.stdout.count("does not run: --precision") == 2 and "| fp32 " in proc.stdout

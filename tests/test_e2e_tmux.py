@@ -77,6 +77,39 @@ def test_live_app_in_tmux(small_corpus, tmp_path):
         assert done.read_text().strip() == "0"
         after = term.screen()
         assert "Traceback" not in after
-        assert "resume with: rnn-tui train --resume" in after
+        # the hint spells the command as it was typed (here: python -m rnn_tui), so it works as shown
+        assert f"resume with: {sys.executable} -m rnn_tui train --resume" in "".join(after.splitlines())
+    finally:
+        term.close()
+
+
+def test_compare_shows_runs_side_by_side_in_tmux(tmp_path):
+    """`rnn-tui compare` at 80x24 and then 200x60: the curves, the legend of what differs, x
+    switching the axis, and esc leaving with exit code 0."""
+    from tests.helpers import command, fake_run
+
+    root = tmp_path / "runs"
+    fake_run(root, "small-20261201-100000", 600, hidden=256, dropout=0.1, eval_every=100)
+    fake_run(root, "small-20261201-110000", 500, hidden=512, dropout=0.2, eval_every=100)
+    done = tmp_path / "exit-code"
+    term = Tmux(f"{command('compare', '--runs-dir', root)}; echo $? > {shlex.quote(str(done))}; sleep 60")
+    try:
+        screen = term.wait_for(
+            lambda s: "hidden 512 · dropout 0.2" in s and "hidden 256 · dropout 0.1" in s, what="the legend"
+        )
+        assert "step" in screen and "esc Back" in screen and "x Axis" in screen
+        assert "small-20261201-100000" in screen  # the list names the runs in full at 80 columns
+        term.keys("x")
+        term.wait_for(lambda s: "characters seen" in s, what="the characters axis")
+        term.keys("x")
+        term.wait_for(lambda s: "training time" in s, what="the time axis")
+        term.resize(200, 60)
+        wide = term.wait_for(lambda s: max(map(len, s.splitlines())) > 150, what="the redraw at 200x60")
+        assert "training time" in wide and "hidden 512 · dropout 0.2" in wide and "Traceback" not in wide
+        term.keys("Escape")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not done.exists():
+            time.sleep(0.1)
+        assert done.exists() and done.read_text().strip() == "0", term.screen()
     finally:
         term.close()

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import events as ev
-from .errors import RnnTuiError
+from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
 from .explorer import Explorer
-from .trainer import Trainer, lr_at
+from .trainer import StepRecord, Trainer, lr_at
 
 
 class Inbox(Protocol):
@@ -33,6 +33,7 @@ class Inbox(Protocol):
 Emit = Callable[[ev.Event], None]
 
 PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
+EVENT_PROGRESS_EVERY_S = 0.5  # how often long work (an evaluation) reports how far it is
 
 # A NaN or infinite loss (or gradient, or weights) rolls the trainer back to its last good state,
 # kept in memory, and lowers the learning rate; training goes on.
@@ -40,6 +41,15 @@ SNAPSHOT_EVERY_S = 30.0  # training seconds between in-memory good states (and o
 LR_CUT = 0.5  # each rollback halves the learning rate ...
 MAX_ROLLBACKS = 3  # ... at most this many times in a row (no good stretch between) ...
 MIN_LR_SCALE = 1 / 64  # ... and never below this fraction of the schedule; then the run stops
+# fp16's loss scaler skips a step whose gradients overflowed and halves the scale: a few in a row
+# at the start, one now and then later. This many in a row (the scale divided by 2^50) is divergence.
+MAX_SKIPPED_IN_A_ROW = 50
+
+# Validation follows time as well as steps: a run whose steps are slow (a big model, a loaded
+# machine) or whose corpus is tiny still shows a validation loss every --eval-every-minutes while
+# it is young. The gap then grows with the run, so a long run spends little time evaluating.
+EVAL_GAP_FRACTION = 0.1  # a time-triggered evaluation at most every tenth of the run's training time ...
+EVAL_COST_FACTOR = 10  # ... and at most every ten times what the last evaluation took
 
 
 class Diverged(RnnTuiError):
@@ -69,14 +79,15 @@ class Session:
         self.temperature = cfg.temperature
         self.top_k = cfg.top_k
         self.prime = cfg.prime
-        self.sample_requested: ev.SampleNow | None = None  # a sample asked for, with its settings
+        self.sample_requested = False
         self.corpus_change_noted = False
         self.save_requested = False
-        self.active_s = 0.0  # training wall time, paused time excluded
+        self.active_s = 0.0  # this session's training wall time, paused time excluded
+        self.earlier_s = trainer.trained_s  # the run's training time before this session (a resume)
         self._train_s = 0.0  # training time and steps since the last Progress
         self._train_steps = 0
         self.save_error: str | None = None
-        self._state = ""
+        self._state: tuple[str, str] = ("", "")
         # the last good state (Trainer.snapshot, on the CPU) and the rollbacks made since it
         self.snapshot_every_s = snapshot_every_s
         self.good: dict | None = None
@@ -86,12 +97,43 @@ class Session:
         self.fail_step = -1
         self.total_rollbacks = 0
         self.explorer = Explorer()  # the explorer screen's requests, answered between steps
+        self.skipped_steps = 0  # updates the loss scaler skipped (fp16), this session
+        self.skipped_in_a_row = 0
+        # the last evaluation: its step (on the --eval-every grid at the start), when, what it cost
+        self.last_eval_step = trainer.step - trainer.step % trainer.cfg.eval_every
+        self.last_eval_at = 0.0  # in active_s
+        self.last_eval_cost = 0.0
+
+    @property
+    def total_s(self) -> float:
+        """The run's training time, resumed parts included."""
+        return self.earlier_s + self.active_s
 
     # ------------------------------------------------------------------ helpers
-    def set_state(self, state: str) -> None:
-        if state != self._state:
-            self._state = state
-            self.emit(ev.StateChanged(state))
+    def tell_file_notes(self) -> None:
+        """Say what went wrong (once) or right again writing the run's files: a full disk or a
+        read-only directory never stops training, but the person watching should know."""
+        if self.t.run is not None and self.t.run.notes:
+            for level, message in self.t.run.take_notes():
+                self.emit(ev.Notice(level, message))
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        if (state, detail) != self._state:
+            self._state = (state, detail)
+            self.emit(ev.StateChanged(state, detail))
+
+    def progress_reporter(self, state: str, what: str) -> Callable[[float], None]:
+        """A callback for long work (an evaluation): says how far it is, at most twice a second,
+        so a screen waiting on it (a stop) shows progress instead of a frozen state."""
+        last = [time.monotonic()]
+
+        def report(done: float) -> None:
+            now = time.monotonic()
+            if now - last[0] >= EVENT_PROGRESS_EVERY_S and done < 1.0:
+                last[0] = now
+                self.set_state(state, f"{what}{done:.0%}")
+
+        return report
 
     def handle(self, cmd: ev.Command) -> None:
         if isinstance(cmd, ev.Pause):
@@ -99,7 +141,7 @@ class Session:
         elif isinstance(cmd, ev.Resume):
             self.paused = False
         elif isinstance(cmd, ev.SampleNow):
-            self.sample_requested = cmd
+            self.sample_requested = True
         elif isinstance(cmd, ev.SaveNow):
             self.save_requested = True
         elif isinstance(cmd, ev.SetSampling):
@@ -112,7 +154,7 @@ class Session:
             # kept in the config, so checkpoints (and a resumed run) remember them
             cfg = self.t.cfg
             cfg.temperature, cfg.top_k, cfg.prime = self.temperature, self.top_k, self.prime
-            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
+            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime, cmd.ticket))
         elif isinstance(cmd, ev.Stop):
             self.stop_requested = cmd
         elif isinstance(cmd, ev.Explore):
@@ -139,6 +181,10 @@ class Session:
         This is where a NaN/inf loss or gradient norm is seen (never per step: no host sync
         there): the trainer goes back to its last good state with a lower learning rate. With
         every step checked, a good state is recorded now and then (``snapshot_every_s``).
+
+        A step the loss scaler skipped (fp16) has a non-finite gradient norm by design: its
+        update was not applied, and the scaler lowered the scale. That is not a divergence; a
+        non-finite loss still is (then the scaler skips too, and the run rolls back).
         """
         t = self.t
         t0 = time.monotonic()
@@ -149,16 +195,18 @@ class Session:
         self.active_s += synced
         train_s, self._train_s = self._train_s + synced, 0.0
         steps, self._train_steps = self._train_steps, 0
-        bad = next((i for i, r in enumerate(rows) if not (math.isfinite(r[1]) and math.isfinite(r[2]))), None)
+        failure = self.first_failure(rows)
+        bad = None if failure is None else failure[0]
         good_rows = rows if bad is None else rows[:bad]
         if good_rows:
+            self.skipped_steps += sum(r.skipped for r in good_rows)
             if t.run is not None:
-                t.run.log_metrics(
-                    [
-                        {"kind": "train", "step": s, "loss": round(loss, 5), "grad_norm": round(g, 4), "lr": lr}
-                        for s, loss, g, lr in good_rows
-                    ]
-                )
+                logged = [metrics_row(r) for r in good_rows]
+                if good_rows[-1].step == t.step:
+                    # where the run is in time and characters, a few times a second: what curves
+                    # against training time or characters seen are drawn from (rnn_tui/remote/history.py)
+                    logged[-1].update(train_s=round(self.total_s, 2), tokens=t.tokens)
+                t.run.log_metrics(logged)
             gpu_mb = None
             if t.device.type == "cuda":
                 import torch
@@ -169,24 +217,47 @@ class Session:
                 ev.Progress(
                     steps=[r[0] for r in good_rows],
                     losses=[r[1] for r in good_rows],
-                    step=t.step if bad is None else good_rows[-1][0],
+                    step=t.step if bad is None else good_rows[-1].step,
                     epoch=t.epoch_progress,
-                    lr=good_rows[-1][3],
-                    grad_norm=good_rows[-1][2],
+                    lr=good_rows[-1].lr,
+                    # the newest update's norm (a skipped step's is inf: nothing was applied)
+                    grad_norm=next((r.grad_norm for r in reversed(good_rows) if not r.skipped), math.nan),
                     chars_per_s=chars / train_s if train_s > 0 else 0.0,
                     elapsed_s=self.active_s,
+                    total_s=self.total_s,
                     tokens=t.tokens,
                     gpu_mem_mb=gpu_mb,
+                    skipped_steps=self.skipped_steps,
                 )
             )
-        if bad is not None:
-            step, loss, gnorm, _ = rows[bad]
-            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {gnorm}"
-            self.rollback(step, what)
-        elif self.active_s >= self.next_snapshot and self.good_step != t.step:
-            self.take_snapshot()
+        if failure is not None:
+            self.rollback(rows[failure[0]].step, failure[1])
+        elif self.active_s >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
+            self.take_snapshot()  # (not in a run of skipped steps: the scale there may be on its way to 0)
+        self.tell_file_notes()
 
     # ------------------------------------------------------------------ NaN/inf recovery
+    def first_failure(self, rows: list[StepRecord]) -> tuple[int, str] | None:
+        """The first step that diverged, and how: a non-finite loss, a non-finite gradient norm
+        on an update that was applied, or a loss scaler that kept skipping (gradients that
+        overflow even at a vanishing scale are not finite: unstopped, the scale would reach 0
+        and training would go on silently with zero gradients)."""
+        for i, r in enumerate(rows):
+            if not math.isfinite(r.loss):
+                return i, f"the loss became {r.loss}"
+            if not r.skipped:
+                self.skipped_in_a_row = 0
+                if not math.isfinite(r.grad_norm):
+                    return i, f"the gradient norm became {r.grad_norm}"
+                continue
+            self.skipped_in_a_row += 1
+            if self.skipped_in_a_row > MAX_SKIPPED_IN_A_ROW:
+                return (
+                    i,
+                    f"the gradients overflowed at every loss scale ({self.skipped_in_a_row} steps skipped in a row)",
+                )
+        return None
+
     def take_snapshot(self, weights_checked: bool = False) -> None:
         """Record the current state as the last good one (every collected step was finite).
 
@@ -208,6 +279,7 @@ class Session:
         after too many failures in a row, save that good state and stop (``Diverged``)."""
         t = self.t
         t.collect()  # the abandoned steps' losses, if any, are not reported
+        self.skipped_in_a_row = 0
         if self.good is None:
             raise Diverged(
                 f"{what} at step {bad_step}, with no good state to go back to; "
@@ -220,6 +292,7 @@ class Session:
             self.give_up(bad_step, what)
         t.restore(self.good)
         t.lr_scale = scale
+        self.last_eval_step = min(self.last_eval_step, t.step)
         self.total_rollbacks += 1
         if t.run is not None:
             t.run.log_metrics(
@@ -242,6 +315,7 @@ class Session:
         where = "the last checkpoint is kept"
         if t.run is not None:
             try:
+                t.trained_s = self.total_s
                 path = t.save("final")
                 self.emit(ev.CheckpointSaved(t.step, str(path), "final"))
                 where = f"the last good state (step {t.step}) is saved in {path}"
@@ -263,26 +337,45 @@ class Session:
         cfg.decay_steps = max(t.step + 1, int(t.step + (cfg.max_minutes * 60 - self.active_s) * rate))
         if t.run is not None:
             t.run.write_config(t.config_record())
+        self.tell_file_notes()
         self.emit(
             ev.Notice(
                 "info", f"learning rate decays over {cfg.decay_steps:,} steps, to fit --max-minutes {cfg.max_minutes:g}"
             )
         )
 
-    def evaluate(self) -> None:
+    def evaluation_due(self) -> bool:
+        """Every --eval-every steps since the last evaluation, or after --eval-every-minutes of
+        training without one (a gap that grows with the run: see EVAL_GAP_FRACTION)."""
+        t, cfg = self.t, self.t.cfg
+        if t.step - self.last_eval_step >= cfg.eval_every:
+            return True
+        if not cfg.eval_every_minutes or t.step == self.last_eval_step:
+            return False
+        gap = max(
+            cfg.eval_every_minutes * 60,
+            EVAL_GAP_FRACTION * self.total_s,
+            EVAL_COST_FACTOR * self.last_eval_cost,
+        )
+        return self.active_s - self.last_eval_at >= gap
+
+    def evaluate(self, final: bool = False) -> None:
         step = self.t.step
         self.post_progress()  # the weights to evaluate are good (or this rolls back)
         if self.t.step != step:
             return
         self.note_corpus_change()
-        self.set_state("evaluating")
+        what = "final " if final else ""  # a final evaluation: the trainer is stopping
+        self.set_state("evaluating", what.strip())
         t0 = time.perf_counter()
         before = self.t.best_val
-        val = self.t.evaluate()
+        val = self.t.evaluate(on_progress=self.progress_reporter("evaluating", what))
         if not math.isfinite(val):
             self.rollback(step, f"the validation loss became {val}")
             return
         is_best = val < before
+        self.last_eval_step, self.last_eval_at = step, self.active_s
+        self.last_eval_cost = time.perf_counter() - t0
         if self.t.run is not None:
             self.t.run.log_metrics(
                 [
@@ -290,12 +383,13 @@ class Session:
                         "kind": "val",
                         "step": self.t.step,
                         "val_loss": round(val, 5),
-                        "train_s": round(self.active_s, 1),
+                        "train_s": round(self.total_s, 1),
                         "tokens": self.t.tokens,
                     }
                 ]
             )
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
+        self.tell_file_notes()
         if is_best and self.t.run is not None:
             self.save("best")
 
@@ -307,21 +401,16 @@ class Session:
                 self.corpus_change_noted = True
                 self.emit(ev.Notice("info", changed))
 
-    def sample(self, once: ev.SampleNow | None = None) -> None:
-        """A sample with the session's settings, or with those a ``SampleNow`` carries (a
-        viewer's own temperature) for this sample only."""
+    def sample(self) -> None:
+        """A sample with the session's settings: the ones every screen shows."""
         self.post_progress()  # sample from good weights (NaN probabilities cannot be sampled)
         self.set_state("sampling")
-        temperature, top_k, prime = self.temperature, self.top_k, self.prime
-        if once is not None:
-            temperature = temperature if once.temperature is None else max(0.0, float(once.temperature))
-            top_k = top_k if once.top_k is None else max(0, int(once.top_k))
-            prime = prime if once.prime is None else once.prime
-        s = self.t.sample(self.t.cfg.sample_length, temperature, top_k, prime, record=PROBE_CHARS)
+        s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime, record=PROBE_CHARS)
         if self.t.run is not None:
             self.t.run.log_sample(
                 {"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k, "prime": s.prime, "text": s.text}
             )
+        self.tell_file_notes()
         self.emit(ev.Sampled(self.t.step, s.prime, s.text, s.temperature, s.top_k, s.unknown))
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
@@ -344,10 +433,11 @@ class Session:
         self.post_progress()
         if not self.t.weights_finite():
             self.rollback(self.t.step, "the weights became NaN or infinite")
-        elif self.good_step != self.t.step:
+        elif self.good_step != self.t.step and not self.skipped_in_a_row:
             self.take_snapshot(weights_checked=True)
-        self.set_state("saving")
+        self.set_state("saving", "final" if reason == "final" else "")
         try:
+            self.t.trained_s = self.total_s
             path = self.t.save(reason)
         except (OSError, RuntimeError) as exc:
             self.save_error = f"saving {reason} checkpoint failed ({getattr(exc, 'strerror', None) or exc})"
@@ -377,6 +467,8 @@ class Session:
                 last_val=t.last_val,
                 max_steps=cfg.max_steps,
                 max_minutes=cfg.max_minutes,
+                precision=t.precision.record(),
+                threads=cpu_threads() if t.device.type == "cpu" else None,
             )
         )
         if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
@@ -402,9 +494,9 @@ class Session:
                 if self.save_requested:
                     self.save_requested = False
                     self.save("manual")
-                if self.sample_requested is not None:
-                    once, self.sample_requested = self.sample_requested, None
-                    self.sample(once)
+                if self.sample_requested:
+                    self.sample_requested = False
+                    self.sample()
                     next_sample = time.monotonic() + cfg.sample_every_s
                 if self.explorer.due(training=not self.paused):
                     self.explore()
@@ -437,7 +529,7 @@ class Session:
                 if fit_schedule and self.active_s >= self.fit_after_s:
                     fit_schedule = False
                     self.fit_schedule_to_time()
-                if t.step % cfg.eval_every == 0:
+                if self.evaluation_due():
                     self.evaluate()
                 if now >= next_sample:
                     self.sample()
@@ -451,8 +543,8 @@ class Session:
                 path = self.save("final")
                 if path is None and t.run is not None:
                     error = self.save_error
-                elif t.step > 0 and t.step % cfg.eval_every != 0 and t.last_val_step != t.step:
-                    self.evaluate()
+                elif t.step > 0 and self.last_eval_step != t.step and t.last_val_step != t.step:
+                    self.evaluate(final=True)
                     path = self.save("final") or path  # again, so the checkpoint knows this val loss
         except RnnTuiError as exc:
             reason, error = "error", str(exc)
@@ -466,22 +558,32 @@ class Session:
                 except OSError:
                     pass
             self.emit(ev.Notice("error", error))
+        if t.run is not None:
+            t.run.close()  # what a full disk kept in memory is written now if it can be
+            self.tell_file_notes()
         self.set_state("failed" if error else "finished")
         done = ev.Finished(reason=reason, step=t.step, checkpoint=path, error=error)
         self.emit(done)
-        if t.run is not None:
-            t.run.close()
         return done
 
 
+def metrics_row(row: StepRecord) -> dict[str, Any]:
+    """metrics.jsonl's line for a step; a step the loss scaler skipped says so (and has no norm)."""
+    grad_norm = None if row.skipped else round(row.grad_norm, 4)
+    line = {"kind": "train", "step": row.step, "loss": round(row.loss, 5), "grad_norm": grad_norm, "lr": row.lr}
+    return {**line, "skipped": True} if row.skipped else line
+
+
+def cpu_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def describe_failure(exc: BaseException) -> str:
-    name = type(exc).__name__
-    first = (str(exc).strip().splitlines() or [""])[0][:200]
-    if "OutOfMemory" in name or "out of memory" in first.lower():
-        return (
-            f"out of memory ({first}); try a smaller --batch-size, --seq-len or --hidden (the last checkpoint is kept)"
-        )
-    return f"training stopped: {name}: {first} (the last checkpoint is kept)"
+    if is_out_of_memory(exc):
+        return out_of_memory_advice(exc)
+    return f"training stopped: {type(exc).__name__}: {first_line(exc)} (the last checkpoint is kept)"
 
 
 def run_session(trainer: Trainer, inbox: Inbox, emit: Emit, **kw: Any) -> ev.Finished:

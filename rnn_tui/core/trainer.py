@@ -6,7 +6,7 @@ Use it from a script::
     trainer = Trainer(TrainConfig(max_steps=1000), corpus, run=RunDir.create("runs", "input"))
     for _ in range(100):
         trainer.train_step()
-    print(trainer.collect())          # [(step, loss, grad_norm, lr), ...]
+    print(trainer.collect())          # [StepRecord(step, loss, grad_norm, lr, skipped), ...]
     print(trainer.evaluate())         # validation loss, nats/char
     print(trainer.sample(200).text)
     trainer.save("manual")
@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -29,10 +31,22 @@ from . import checkpoint as ckpt_io
 from .batches import StripedBatches, eval_rows, min_chars
 from .config import TrainConfig, check_device
 from .corpus import Corpus, Vocab
-from .errors import CheckpointError, ConfigError
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    OutOfMemory,
+    RnnTuiError,
+    first_line,
+    is_out_of_memory,
+    out_of_memory_advice,
+    out_of_memory_as_error,
+)
 from .model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors, zero_state
+from .precision import ModelProbe, Precision, apply_precision, choose_precision, loss_scaler, tf32_available
 from .runs import RunDir
 from .sampling import Sample, generate
+
+EVAL_LOGITS = 8 * 2**20  # logits computed at once by an evaluation (x 4 bytes: 32 MB)
 
 
 def pick_device(name: str) -> torch.device:
@@ -69,8 +83,26 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * t))
 
 
+class StepRecord(NamedTuple):
+    """One training step as ``collect`` reports it."""
+
+    step: int
+    loss: float
+    grad_norm: float  # before clipping; inf or NaN on a step the loss scaler skipped
+    lr: float
+    skipped: bool = False  # fp16: the loss scaler skipped this update (its gradients overflowed)
+
+
 class Trainer:
-    def __init__(self, cfg: TrainConfig, corpus: Corpus, run: RunDir | None = None, device: str | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        corpus: Corpus,
+        run: RunDir | None = None,
+        device: str | None = None,
+        precision: Precision | None = None,
+    ):
+        """``precision`` None: chosen from ``cfg.precision`` (on CUDA by a probe of the model)."""
         cfg.validate()
         self.cfg = cfg
         self.corpus = corpus
@@ -100,15 +132,35 @@ class Trainer:
             embed=cfg.embed,
             dropout=cfg.dropout,
         )
-        self.model = CharRNN(self.model_cfg).to(self.device)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
-            lr=cfg.lr,
-            betas=(0.9, 0.99),
-            weight_decay=cfg.weight_decay,
-            foreach=True,
-        )
-        self.autocast = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        with out_of_memory_as_error():
+            self.model = CharRNN(self.model_cfg).to(self.device)
+            self.precision = precision or choose_precision(
+                cfg.precision,
+                self.device.type,
+                ModelProbe(self.model, self.vocab.size, cfg.seq_len),
+                tf32_available=tf32_available(self.device),
+                cell=cfg.cell,
+            )
+            apply_precision(self.precision)
+            self.autocast_dtype = self.precision.autocast or torch.bfloat16
+            self.autocast_on = self.precision.autocast is not None
+            # With loss scaling the optimiser is fused: the scaler then hands it the overflow flag
+            # on the device and it skips the update there. With any other optimiser the scaler
+            # reads that flag back on the host every step (a sync that stalls a GPU's queue).
+            fused = self.precision.loss_scaling or self.device.type == "cuda"
+            self.optimizer_flags = {"fused": True, "foreach": None} if fused else {"fused": None, "foreach": True}
+            self.optimizer = torch.optim.AdamW(
+                self.model.parameters(),
+                lr=cfg.lr,
+                betas=(0.9, 0.99),
+                weight_decay=cfg.weight_decay,
+                fused=self.optimizer_flags["fused"],
+                foreach=self.optimizer_flags["foreach"],
+            )
+            self.scaler = (
+                loss_scaler(self.device.type, self.precision.init_scale) if self.precision.loss_scaling else None
+            )
+            self._one = torch.ones((), device=self.device)
 
         self.step = 0
         self.epoch = 0
@@ -120,8 +172,13 @@ class Trainer:
         # Each rollback after a NaN/inf loss (session.py) lowers the learning rate by a factor;
         # it is part of the state, so a resumed run keeps the lower rate and continues exactly.
         self.lr_scale = 1.0
-        self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
-        self._pending: list[tuple[int, torch.Tensor, torch.Tensor, float]] = []
+        # Training time of the whole run, resumed parts included (the session keeps it up to date
+        # before each save), so a resumed run's clock and its curves against time go on from here.
+        self.trained_s = 0.0
+        with out_of_memory_as_error():
+            self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
+        # (step, loss, grad norm, lr, skipped) per step; the tensors stay on the device
+        self._pending: list[tuple[int, torch.Tensor, torch.Tensor, float, torch.Tensor | None]] = []
 
     # ------------------------------------------------------------------ training
     @property
@@ -142,16 +199,27 @@ class Trainer:
         lr = self.lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
             logits, state = self.model(x, self.hidden)
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip, foreach=True)
+        scaler, skipped = self.scaler, None
+        if scaler is None:
+            loss.backward()
+            gnorm = self.clip_gradients()
+            self.optimizer.step()
         else:
-            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), math.inf, foreach=True)
-        self.optimizer.step()
+            # Loss scaling (fp16): gradients are unscaled before clipping; the scaler skips an
+            # update whose gradients overflowed and halves the scale (that is how it finds the
+            # scale, not a divergence). Nothing here waits for the device: the fused optimiser
+            # skips on the device, and whether it did (the scale went down) is read in collect().
+            before = scaler.scale(self._one)
+            scaler.scale(loss).backward()
+            scaler.unscale_(self.optimizer)
+            gnorm = self.clip_gradients()
+            scaler.step(self.optimizer)
+            scaler.update()
+            skipped = scaler.scale(self._one) < before
         self.hidden = detach_state(state)
         self.step += 1
         self.tokens += x.numel()
@@ -160,29 +228,47 @@ class Trainer:
             self.batch_index = 0
             self.epoch += 1
         # Losses stay on the device until collect(): no host sync per step.
-        self._pending.append((self.step, loss.detach(), gnorm.detach(), lr))
+        self._pending.append((self.step, loss.detach(), gnorm.detach(), lr, skipped))
 
-    def collect(self) -> list[tuple[int, float, float, float]]:
-        """(step, loss, grad_norm, lr) for each step since the last call, fetched in one sync."""
+    def clip_gradients(self) -> torch.Tensor:
+        """Clip to ``--grad-clip`` (0: no clipping); the total norm before clipping, on the device."""
+        limit = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
+        return torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit, foreach=True)
+
+    def collect(self) -> list[StepRecord]:
+        """Each step since the last call, fetched from the device in one sync."""
         if not self._pending:
             return []
-        losses = torch.stack([p[1] for p in self._pending]).float().cpu().tolist()
-        norms = torch.stack([p[2] for p in self._pending]).float().cpu().tolist()
-        rows = [(p[0], loss, norm, p[3]) for p, loss, norm in zip(self._pending, losses, norms)]
-        self._pending.clear()
-        return rows
+        pending, self._pending = self._pending, []
+        losses = torch.stack([p[1] for p in pending]).float().cpu().tolist()
+        norms = torch.stack([p[2] for p in pending]).float().cpu().tolist()
+        flags = [p[4] for p in pending if p[4] is not None]  # with loss scaling: every step has one
+        skipped = torch.stack(flags).cpu().tolist() if len(flags) == len(pending) else [False] * len(pending)
+        return [
+            StepRecord(p[0], loss, norm, p[3], bool(skip))
+            for p, loss, norm, skip in zip(pending, losses, norms, skipped)
+        ]
 
     # ------------------------------------------------------------------ evaluation and sampling
     @torch.no_grad()
-    def evaluate(self, chunk: int = 512) -> float:
-        """Mean cross-entropy (nats/char) over the validation split, state carried along each row."""
+    def evaluate(self, chunk: int = 512, on_progress: Callable[[float], None] | None = None) -> float:
+        """Mean cross-entropy (nats/char) over the validation split, state carried along each row;
+        ``on_progress`` is told the fraction done after each chunk.
+
+        Columns are taken ``chunk`` at a time, fewer for a big vocabulary: each chunk's logits
+        are at most ``EVAL_LOGITS`` numbers (32 MB in float32; with the softmax cross-entropy's
+        copies, about 100 MB), whatever the vocabulary."""
+        rows = self.val_x.size(0)
+        chunk = max(1, min(chunk, EVAL_LOGITS // max(1, rows * self.vocab.size)))
         self.model.eval()
         try:
             total, count, state = 0.0, 0, None
             x_all, y_all = self.val_x.to(self.device), self.val_y.to(self.device)
             for a in range(0, x_all.size(1), chunk):
+                if on_progress is not None:
+                    on_progress(a / x_all.size(1))
                 x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
                     logits, state = self.model(x, state)
                 total += F.cross_entropy(
                     logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum"
@@ -207,7 +293,10 @@ class Trainer:
         seed: int | None = None,
         record: int = 0,
     ) -> Sample:
-        """Text from the current weights; neither the training RNG nor its hidden state moves."""
+        """Text from the current weights; neither the training RNG nor its hidden state moves.
+
+        Always in fp32, whatever the training precision (no autocast here): a sample reads the
+        fp32 weights the optimiser keeps, with its own generator."""
         return generate(
             self.model,
             self.vocab,
@@ -240,8 +329,11 @@ class Trainer:
             "best_val": self.best_val,
             "last_val": self.last_val,
             "lr_scale": self.lr_scale,
+            "trained_s": self.trained_s,
             "hidden": [t.detach().cpu() for t in state_tensors(self.hidden)],
             "rng": rng,
+            "precision": self.precision.name,
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
             "saved_at": time.time(),
         }
 
@@ -258,14 +350,13 @@ class Trainer:
             self.optimizer.load_state_dict(ck["optimizer"])
             for group in self.optimizer.param_groups:  # the optimiser's saved settings yield to this run's
                 group["weight_decay"] = self.cfg.weight_decay
+                group.update(self.optimizer_flags)  # fused or not is this device's and precision's choice
             for p in self.model.parameters():  # a damaged file could fail only at the first step
                 for key, value in self.optimizer.state.get(p, {}).items():
                     if key != "step" and (not isinstance(value, torch.Tensor) or value.shape != p.shape):
                         raise ValueError(f"optimizer state {key} has the wrong shape")
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
-            raise CheckpointError(
-                f"checkpoint weights do not fit this model ({str(exc).splitlines()[0][:160]})"
-            ) from None
+            raise unloadable(exc, "checkpoint weights do not fit this model") from None
         try:
             self.step = int(ck["step"])
             self.epoch = int(ck["epoch"])
@@ -275,6 +366,7 @@ class Trainer:
             last_val = ck.get("last_val")
             self.last_val = None if last_val is None else float(last_val)
             self.lr_scale = float(ck.get("lr_scale", 1.0))
+            self.trained_s = float(ck.get("trained_s", 0.0))
             hidden = [t.to(self.device) for t in ck["hidden"]]
             want = (self.cfg.layers, self.cfg.batch_size, self.cfg.hidden)
             # a resumed run may change the batch size: its rows then start from a zero state
@@ -287,8 +379,12 @@ class Trainer:
                 self.sample_gen.set_state(rng["sample"])
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
+            # The loss scale found so far, for an exact continuation; a checkpoint of another
+            # precision has none, and this run's scaler starts afresh.
+            if self.scaler is not None and "scaler" in ck:
+                self.scaler.load_state_dict(ck["scaler"])
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
-            raise CheckpointError(f"checkpoint is damaged ({str(exc).splitlines()[0][:160]})") from None
+            raise unloadable(exc, "checkpoint is damaged") from None
 
     def snapshot(self) -> dict:
         """The full training state copied to CPU memory: a rollback point (see ``restore``).
@@ -330,7 +426,15 @@ class Trainer:
             "corpus": str(self.corpus.path) if self.corpus.path else None,
             "n_params": self.model.num_params(),
             "device": str(self.device),
+            "precision": self.precision.record(),
         }
+
+
+def unloadable(exc: BaseException, what: str) -> RnnTuiError:
+    """Why a checkpoint could not be loaded: running out of memory is not a damaged file."""
+    if is_out_of_memory(exc):
+        return OutOfMemory(out_of_memory_advice(exc))
+    return CheckpointError(f"{what} ({first_line(exc, 160)})")
 
 
 def _copy_to_cpu(obj):

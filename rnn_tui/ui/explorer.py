@@ -230,7 +230,7 @@ class ExplorerScreen(Screen[None]):
         self.app.push_screen(ProbeScreen(self.probe), done)
 
     def action_help(self) -> None:
-        title = "explorer keys  (esc closes; the main screen's keys work here too)"
+        title = "explorer keys · esc closes · ↑↓ scroll · the main screen's keys work here too"
         self.app.push_screen(HelpScreen(self.HELP_ROWS, title=title, note="memory curve: " + MEMORY_HELP))
 
     def action_export(self) -> None:

@@ -24,6 +24,7 @@ e.g. ``"#1e88e5"``, ``"rgb(30,136,229)"``, ``"ansi_bright_blue"``)::
     plot-train = "#..."        # raw training-loss series
     plot-train-smooth = "#..." # smoothed training loss
     plot-val = "#..."          # validation loss
+    plot-series-1 = "#..."     # the runs screen: one colour per run, plot-series-1 to plot-series-8
     heatmap-negative = "#..."  # hidden-state heatmap colour for −1
     heatmap-zero = "#..."      #                                  0
     heatmap-positive = "#..."  #                                 +1
@@ -59,9 +60,12 @@ from rnn_tui.core.resources import bundled_dir
 
 __all__ = [
     "DEFAULT_THEME",
+    "PALETTE_THEME",
+    "SERIES_VARIABLES",
     "VARIABLE_DEFAULTS",
     "ThemeError",
     "bundled_theme_dir",
+    "default_theme",
     "load_theme_file",
     "load_themes",
     "register_themes",
@@ -72,11 +76,28 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_THEME = "rnn-dark"
+PALETTE_THEME = "rnn-256"  # the default where the terminal has no true colour
+
+
+def default_theme(color_system: str | None) -> str:
+    """The theme to use when the person chose none, for the terminal's colour depth as Rich
+    detects it (``Console.color_system``: "truecolor", "256", "standard", "windows" or None).
+    Below true colour, the default theme's blends would be rounded to the terminal's palette
+    (its blue–red heatmap scale to teal and olive steps): use the theme drawn in that palette."""
+    return PALETTE_THEME if color_system in ("256", "standard", "windows") else DEFAULT_THEME
+
+
+SERIES_VARIABLES = tuple(f"plot-series-{i}" for i in range(1, 9))
+"""The runs screen's palette: the colour of each run's curves, in the order runs are picked."""
 
 VARIABLE_DEFAULTS: dict[str, str] = {
     "plot-train": "#5f87af",
     "plot-train-smooth": "#87d7ff",
     "plot-val": "#ffaf5f",
+    # Tableau 10's hues, lightened for dark backgrounds
+    **dict(
+        zip(SERIES_VARIABLES, ("#5fafff", "#ffaf5f", "#87d787", "#ff5f5f", "#d7afff", "#5fd7d7", "#ffd75f", "#ff87af"))
+    ),
 }
 """Fallbacks for rnn-tui's own plot variables, for themes that lack them (e.g.
 Textual's built-in themes). Return these from ``App.get_theme_variable_defaults``
@@ -107,6 +128,7 @@ _COLOR_VARIABLES = (
     "heatmap-negative",
     "heatmap-zero",
     "heatmap-positive",
+    *SERIES_VARIABLES,
 )
 
 

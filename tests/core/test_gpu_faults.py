@@ -70,3 +70,35 @@ def test_out_of_memory_stops_with_advice_and_keeps_the_checkpoint(small_corpus, 
     assert any(isinstance(e, ev.Notice) and e.level == "error" for e in seen)
     assert saved.read_bytes() == before  # never replaced by a half-done state
     assert ckpt_io.load(saved)["step"] == 3
+
+
+def out_of_memory(*args, **kw):
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_out_of_memory_at_start_is_one_line_of_advice_and_leaves_no_run(small_corpus, tmp_path, monkeypatch):
+    from rnn_tui.core.model import CharRNN
+    from rnn_tui.host.serve import serve_session
+
+    monkeypatch.setattr(CharRNN, "to", out_of_memory)  # the model does not fit on the device
+    seen: list = []
+    done = serve_session(TrainRequest(corpus_file=small_corpus, runs_dir=tmp_path / "runs"), queue.Queue(), seen.append)
+    assert done.reason == "refused" and "\n" not in done.error
+    assert done.error.startswith("out of memory (CUDA out of memory.") and "--batch-size" in done.error
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_out_of_memory_when_resuming_keeps_the_checkpoint(small_corpus, tmp_path, monkeypatch):
+    from rnn_tui.host.serve import serve_session
+
+    t = make(small_corpus, tmp_path)
+    t.train_step()
+    t.run.write_config(t.config_record())
+    saved = t.save("manual")
+    before = saved.read_bytes()
+    # moving the optimiser's state onto the device runs out: not a damaged checkpoint
+    monkeypatch.setattr(torch.optim.AdamW, "load_state_dict", out_of_memory)
+    done = serve_session(TrainRequest(resume=str(saved)), queue.Queue(), lambda e: None)
+    assert done.reason == "refused" and done.error.startswith("out of memory (CUDA out of memory.")
+    assert "do not fit this model" not in done.error and "the last checkpoint is kept" in done.error
+    assert saved.read_bytes() == before

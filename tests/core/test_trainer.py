@@ -23,7 +23,7 @@ def make(small_corpus, tmp_path, **kw):
 def steps(trainer, n):
     for _ in range(n):
         trainer.train_step()
-    return [loss for _, loss, _, _ in trainer.collect()]
+    return [row.loss for row in trainer.collect()]
 
 
 def test_loss_falls_clearly(small_corpus, tmp_path):
