@@ -14,6 +14,8 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command, remember
+from rnn_tui.core.text import visible
 
 DEFAULT_COMMAND = "train"
 ERROR_EXIT = 2
@@ -64,7 +66,8 @@ class RnnTuiGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except RnnTuiError as exc:
-            typer.echo(f"rnn-tui: error: {exc}", err=True)
+            # a message may quote a file name or a corpus: shown, never obeyed by the terminal
+            typer.echo(f"rnn-tui: error: {visible(str(exc))}", err=True)
             raise typer.Exit(ERROR_EXIT) from None
 
 
@@ -135,6 +138,9 @@ def train(
         False, "--bytes", help="Byte-level vocabulary: any file, any encoding.", rich_help_panel=DATA
     ),
     val_fraction: Optional[float] = config_option("val_fraction", "Fraction at the end held out for validation.", DATA),
+    max_vocab: Optional[int] = config_option(
+        "max_vocab", "Refuse a character vocabulary larger than this (--bytes has 256 symbols).", DATA
+    ),
     batch_size: Optional[int] = config_option("batch_size", "Streams per batch.", DATA),
     seq_len: Optional[int] = config_option("seq_len", "Truncated-BPTT length.", DATA),
     cell: Optional[str] = config_option("cell", "lstm, gru or rnn.", MODEL),
@@ -211,9 +217,10 @@ def train(
 
         run_dir, pid = start_detached(request)
         typer.echo(f"training in the background: {run_dir} (pid {pid})")
-        typer.echo(f"  watch and steer it:  rnn-tui attach {run_dir}")
+        typer.echo(f"  watch and steer it:  {command('attach', run_dir)}")
         typer.echo(
-            "  list runs:           rnn-tui runs" + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
+            f"  list runs:           {command('runs')}"
+            + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
         )
         typer.echo(f"  its log:             {run_dir / 'trainer.log'}")
         return
@@ -270,8 +277,8 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
             state += ", no checkpoint"  # nothing for --resume to continue
         saved = "-" if not r.has_checkpoint else "?" if r.saved_step is None else f"{r.saved_step:,}"
         table.add_row(
-            r.name,
-            r.corpus,
+            visible(r.name),
+            visible(r.corpus),
             state,
             "-" if r.step is None else f"{r.step:,}",
             saved,
@@ -307,30 +314,61 @@ def serve(
     run: Optional[str] = typer.Argument(
         None, metavar="RUN", show_default=False, help="A run directory or its name (default: as for attach)."
     ),
-    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; anything but localhost is open to the network."),
+    unix_socket: Optional[Path] = typer.Option(
+        None, "--socket", help="Serve on this Unix socket (0600) instead of a port: ssh -L 8000:SOCKET HOST."
+    ),
+    token: Optional[str] = typer.Option(
+        None,
+        help="The secret the address must carry (default: $RNN_TUI_SERVE_TOKEN, else a new random one).",
+        show_default=False,
+    ),
     runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
 ) -> None:
-    """Serve a viewer of RUN to web browsers (textual-serve); reach it over ssh -L PORT:localhost:PORT."""
+    """Serve a viewer of RUN to web browsers (textual-serve), for whoever has the printed address
+    with its token; reach it over ssh -L PORT:localhost:PORT."""
     from rnn_tui.remote.status import find_run
     from rnn_tui.ui.web import serve_viewer
 
-    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port)
+    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port, token=token, unix_socket=unix_socket)
 
 
 @app.command(cls=RnnTuiCommand)
 def sample(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint file or a run directory."),
-    temperature: float = typer.Option(0.8, min=0.0, help="0 picks the likeliest character every time."),
-    top_k: int = typer.Option(0, min=0, help="Sample from the k likeliest characters (0: all)."),
+    temperature: float = typer.Option(0.8, help="0 picks the likeliest character every time (0 to 10)."),
+    top_k: int = typer.Option(0, help="Sample from the k likeliest characters (0: all)."),
     prime: str = typer.Option(
         "", help="Text to start from; characters outside the vocabulary are skipped with a warning."
     ),
-    length: int = typer.Option(500, min=1, help="Characters to generate."),
+    length: int = typer.Option(500, help="Characters to generate (1 to 1,000,000)."),
     seed: Optional[int] = typer.Option(None, help="Seed for repeatable samples."),
     device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Write control characters as they are, even to a terminal (they always are to a pipe or file).",
+    ),
 ) -> None:
-    """Print text sampled from a checkpoint."""
+    """Print text sampled from a checkpoint.
+
+    On a terminal, control characters the model writes (escape sequences: a byte-level model
+    trained on binary files writes them often) are shown as visible symbols, never obeyed;
+    piped or redirected, the text is written exactly."""
+    from rnn_tui.core.config import RANGES, check_device, check_prime
+
+    for option, name, value in (
+        ("--temperature", "temperature", temperature),
+        ("--top-k", "top_k", top_k),
+        ("--length", "sample_length", length),
+    ):
+        RANGES[name].check(option, value)
+    if seed is not None:
+        RANGES["seed"].check("--seed", seed)
+    check_prime(prime)
+    check_device(device)
+
     from rnn_tui.core.runs import resolve_checkpoint
     from rnn_tui.core.sampling import generate
     from rnn_tui.core.trainer import load_for_inference
@@ -342,7 +380,8 @@ def sample(
             f"rnn-tui: warning: skipped prime characters not in the vocabulary: {' '.join(map(repr, s.unknown))}",
             err=True,
         )
-    sys.stdout.write(s.prime + s.text + "\n")
+    text = s.prime + s.text
+    sys.stdout.write((text if raw or not sys.stdout.isatty() else visible(text)) + "\n")
 
 
 @app.command(cls=RnnTuiCommand)
@@ -374,7 +413,7 @@ def info(
         "model        " + ", ".join(f"{k}={v}" for k, v in ck.get("model_config", {}).items()),
         "config       " + ", ".join(f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())),
     ]
-    typer.echo("\n".join(lines))
+    typer.echo(visible("\n".join(lines)))
 
 
 @app.command(cls=RnnTuiCommand)
@@ -388,6 +427,7 @@ def corpora() -> None:
 
 
 def main() -> None:
+    remember()  # hints (here and in the processes we start) spell the command as it was typed
     app()
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import codecs
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import CorpusError
+from .files import open_regular
 
 VOCAB_KINDS = ("char", "byte")
 
@@ -149,7 +149,11 @@ _BINARY_PROBE = 65536  # NUL bytes in this many leading bytes mean "binary" in c
 
 
 def read_corpus(
-    path: str | Path, kind: str = "char", vocab: Vocab | None = None, chunk_bytes: int = CHUNK_BYTES
+    path: str | Path,
+    kind: str = "char",
+    vocab: Vocab | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_vocab: int | None = None,
 ) -> Corpus:
     """Read and encode ``path``. With ``vocab`` (a resumed run) the file must fit that vocabulary.
 
@@ -159,30 +163,27 @@ def read_corpus(
     Python string of the whole file ever exists. Past 256 distinct characters, char mode counts
     them in a first pass and encodes in a second (a change of the file in between is detected).
     The array is the process's own memory, not a map of the file: a file that changes or is
-    truncated while training runs changes nothing.
+    truncated while training runs changes nothing. A new vocabulary larger than ``max_vocab``
+    symbols is refused (with the advice to use bytes).
     """
     p = Path(path)
-    if not p.exists():
-        raise CorpusError(f"corpus not found: {p}")
-    if p.is_dir():
-        raise CorpusError(f"corpus is a directory, not a file: {p}")
     if kind not in VOCAB_KINDS:
         raise CorpusError(f"unknown vocabulary kind {kind!r}: use char or byte")
     if vocab is not None and vocab.kind != kind:
         raise CorpusError(f"the checkpoint uses a {vocab.kind} vocabulary; this run asked for {kind}")
     chunk_bytes = max(4, int(chunk_bytes))
+    # only a regular file: a FIFO would block here, a device (/dev/zero) would never end
+    f = open_regular(p, CorpusError, "corpus")
     try:
-        with open(p, "rb") as f:
+        with f:
             before = os.fstat(f.fileno())
-            if not stat.S_ISREG(before.st_mode):
-                raise CorpusError(f"{p} is not a regular file (a pipe or a device?); save the text to a file first")
             chunks = _Utf8Chunks(f, p, chunk_bytes) if kind == "char" else _RawChunks(f, chunk_bytes)
-            one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab)
+            one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab, max_vocab)
             if one_pass is not None:
                 data, vocab = one_pass
             else:  # more than 256 characters: count them first, then encode into uint16
                 present, n = _scan_chars(chunks)
-                vocab = _check_vocab(p, kind, present, vocab)
+                vocab = _check_vocab(p, kind, present, vocab, max_vocab)
                 data = _encode_chars(chunks, p, vocab, n)
                 after = os.fstat(f.fileno())
                 if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -192,7 +193,7 @@ def read_corpus(
     return Corpus(path=p.resolve(), vocab=vocab, data=data, file_stamp=(before.st_size, before.st_mtime_ns))
 
 
-def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None) -> Vocab:
+def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None, max_vocab: int | None = None) -> Vocab:
     """The vocabulary for the symbols ``present`` (sorted code points), or check a given one."""
     if len(present) == 0:
         raise CorpusError(f"corpus is empty: {p}")
@@ -203,6 +204,12 @@ def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None) -
             f"{p} has only one distinct {what} ({shown}): there is nothing to learn; use a file with varied text"
         )
     if vocab is None:
+        if kind == "char" and max_vocab is not None and len(present) > max_vocab:
+            raise CorpusError(
+                f"{p} has {len(present):,} distinct characters, more than --max-vocab {max_vocab:,}: "
+                f"train on its bytes with --bytes (256 symbols, usually the better choice for such a "
+                f"file), or allow it with --max-vocab {len(present)}"
+            )
         return Vocab(kind=kind, codes=tuple(int(c) for c in present))
     extra = np.setdiff1d(present, np.asarray(vocab.codes, dtype=np.int64))
     if len(extra):
@@ -267,7 +274,7 @@ class _Utf8Chunks:
 
 
 def _read_small_vocab(
-    chunks, p: Path, kind: str, size: int, chunk_bytes: int, vocab: Vocab | None
+    chunks, p: Path, kind: str, size: int, chunk_bytes: int, vocab: Vocab | None, max_vocab: int | None = None
 ) -> tuple[np.ndarray, Vocab] | None:
     """One pass: encode each chunk as it is read, into a ``uint8`` array of at most ``size``.
 
@@ -291,6 +298,8 @@ def _read_small_vocab(
         for code in new:
             code = int(code)
             if ids[code] < 0:
+                if len(codes) == 256:
+                    return False  # a 257th symbol: two passes and a wider array (a chunk may bring thousands)
                 ids[code] = len(codes)
                 codes.append(code)
                 if code < 256:
@@ -324,7 +333,7 @@ def _read_small_vocab(
                 data[at + a : at + b] = part
         at += k
     data = data[:at]
-    vocab = _check_vocab(p, kind, np.array(sorted(codes), dtype=np.int64), vocab)
+    vocab = _check_vocab(p, kind, np.array(sorted(codes), dtype=np.int64), vocab, max_vocab)
     final = {code: i for i, code in enumerate(vocab.codes)}
     order = bytes(final[code] for code in codes)
     if order != bytes(range(len(codes))):  # renumber in place, a chunk at a time

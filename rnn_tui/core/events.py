@@ -27,12 +27,7 @@ class Resume:
 
 @dataclass(frozen=True)
 class SampleNow:
-    """Sample now; settings given here apply to this sample only (a viewer's own temperature),
-    ``None`` uses the trainer's."""
-
-    temperature: float | None = None
-    top_k: int | None = None
-    prime: str | None = None
+    """Sample now, with the trainer's sampling settings: the ones every screen shows."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +37,14 @@ class SaveNow:
 
 @dataclass(frozen=True)
 class SetSampling:
-    """Sampling settings for the next samples; ``None`` leaves a setting unchanged."""
+    """Sampling settings for the next samples, for every screen; ``None`` leaves a setting
+    unchanged. ``ticket`` (the sender's choice) comes back in the ``SamplingChanged`` that
+    answers this command, so a screen can tell the echo of its newest key press from older ones."""
 
     temperature: float | None = None
     top_k: int | None = None
     prime: str | None = None
+    ticket: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +79,7 @@ class Started:
     max_minutes: float | None
     # what the trainer computes in, and why: {"name", "label", "reason", "detail"} (core/precision.py)
     precision: dict = field(default_factory=dict)
+    threads: int | None = None  # torch's CPU threads, when training on the CPU
 
 
 @dataclass(frozen=True)
@@ -145,13 +144,18 @@ class History:
 @dataclass(frozen=True)
 class StateChanged:
     state: str
+    detail: str = ""  # more about it: "final" (the trainer is stopping), how far it is ("final 40%")
 
 
 @dataclass(frozen=True)
 class SamplingChanged:
+    """The trainer's sampling settings (the one truth every screen shows): sent at the start
+    and after every ``SetSampling``, whose ``ticket`` it carries ("" for none)."""
+
     temperature: float
     top_k: int
     prime: str
+    ticket: str = ""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class Inbox(Protocol):
 Emit = Callable[[ev.Event], None]
 
 PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
+EVENT_PROGRESS_EVERY_S = 0.5  # how often long work (an evaluation) reports how far it is
 
 # A NaN or infinite loss (or gradient, or weights) rolls the trainer back to its last good state,
 # kept in memory, and lowers the learning rate; training goes on.
@@ -75,7 +76,7 @@ class Session:
         self.temperature = cfg.temperature
         self.top_k = cfg.top_k
         self.prime = cfg.prime
-        self.sample_requested: ev.SampleNow | None = None  # a sample asked for, with its settings
+        self.sample_requested = False
         self.corpus_change_noted = False
         self.save_requested = False
         self.active_s = 0.0  # this session's training wall time, paused time excluded
@@ -83,7 +84,7 @@ class Session:
         self._train_s = 0.0  # training time and steps since the last Progress
         self._train_steps = 0
         self.save_error: str | None = None
-        self._state = ""
+        self._state: tuple[str, str] = ("", "")
         # the last good state (Trainer.snapshot, on the CPU) and the rollbacks made since it
         self.snapshot_every_s = snapshot_every_s
         self.good: dict | None = None
@@ -105,10 +106,30 @@ class Session:
         return self.earlier_s + self.active_s
 
     # ------------------------------------------------------------------ helpers
-    def set_state(self, state: str) -> None:
-        if state != self._state:
-            self._state = state
-            self.emit(ev.StateChanged(state))
+    def tell_file_notes(self) -> None:
+        """Say what went wrong (once) or right again writing the run's files: a full disk or a
+        read-only directory never stops training, but the person watching should know."""
+        if self.t.run is not None and self.t.run.notes:
+            for level, message in self.t.run.take_notes():
+                self.emit(ev.Notice(level, message))
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        if (state, detail) != self._state:
+            self._state = (state, detail)
+            self.emit(ev.StateChanged(state, detail))
+
+    def progress_reporter(self, state: str, what: str) -> Callable[[float], None]:
+        """A callback for long work (an evaluation): says how far it is, at most twice a second,
+        so a screen waiting on it (a stop) shows progress instead of a frozen state."""
+        last = [time.monotonic()]
+
+        def report(done: float) -> None:
+            now = time.monotonic()
+            if now - last[0] >= EVENT_PROGRESS_EVERY_S and done < 1.0:
+                last[0] = now
+                self.set_state(state, f"{what}{done:.0%}")
+
+        return report
 
     def handle(self, cmd: ev.Command) -> None:
         if isinstance(cmd, ev.Pause):
@@ -116,7 +137,7 @@ class Session:
         elif isinstance(cmd, ev.Resume):
             self.paused = False
         elif isinstance(cmd, ev.SampleNow):
-            self.sample_requested = cmd
+            self.sample_requested = True
         elif isinstance(cmd, ev.SaveNow):
             self.save_requested = True
         elif isinstance(cmd, ev.SetSampling):
@@ -129,7 +150,7 @@ class Session:
             # kept in the config, so checkpoints (and a resumed run) remember them
             cfg = self.t.cfg
             cfg.temperature, cfg.top_k, cfg.prime = self.temperature, self.top_k, self.prime
-            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
+            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime, cmd.ticket))
         elif isinstance(cmd, ev.Stop):
             self.stop_requested = cmd
         else:
@@ -208,6 +229,7 @@ class Session:
             self.rollback(rows[failure[0]].step, failure[1])
         elif self.active_s >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
             self.take_snapshot()  # (not in a run of skipped steps: the scale there may be on its way to 0)
+        self.tell_file_notes()
 
     # ------------------------------------------------------------------ NaN/inf recovery
     def first_failure(self, rows: list[StepRecord]) -> tuple[int, str] | None:
@@ -316,16 +338,17 @@ class Session:
         )
         return self.active_s - self.last_eval_at >= gap
 
-    def evaluate(self) -> None:
+    def evaluate(self, final: bool = False) -> None:
         step = self.t.step
         self.post_progress()  # the weights to evaluate are good (or this rolls back)
         if self.t.step != step:
             return
         self.note_corpus_change()
-        self.set_state("evaluating")
+        what = "final " if final else ""  # a final evaluation: the trainer is stopping
+        self.set_state("evaluating", what.strip())
         t0 = time.perf_counter()
         before = self.t.best_val
-        val = self.t.evaluate()
+        val = self.t.evaluate(on_progress=self.progress_reporter("evaluating", what))
         if not math.isfinite(val):
             self.rollback(step, f"the validation loss became {val}")
             return
@@ -345,6 +368,7 @@ class Session:
                 ]
             )
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
+        self.tell_file_notes()
         if is_best and self.t.run is not None:
             self.save("best")
 
@@ -356,21 +380,16 @@ class Session:
                 self.corpus_change_noted = True
                 self.emit(ev.Notice("info", changed))
 
-    def sample(self, once: ev.SampleNow | None = None) -> None:
-        """A sample with the session's settings, or with those a ``SampleNow`` carries (a
-        viewer's own temperature) for this sample only."""
+    def sample(self) -> None:
+        """A sample with the session's settings: the ones every screen shows."""
         self.post_progress()  # sample from good weights (NaN probabilities cannot be sampled)
         self.set_state("sampling")
-        temperature, top_k, prime = self.temperature, self.top_k, self.prime
-        if once is not None:
-            temperature = temperature if once.temperature is None else max(0.0, float(once.temperature))
-            top_k = top_k if once.top_k is None else max(0, int(once.top_k))
-            prime = prime if once.prime is None else once.prime
-        s = self.t.sample(self.t.cfg.sample_length, temperature, top_k, prime, record=PROBE_CHARS)
+        s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime, record=PROBE_CHARS)
         if self.t.run is not None:
             self.t.run.log_sample(
                 {"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k, "prime": s.prime, "text": s.text}
             )
+        self.tell_file_notes()
         self.emit(ev.Sampled(self.t.step, s.prime, s.text, s.temperature, s.top_k, s.unknown))
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
@@ -385,7 +404,7 @@ class Session:
             self.rollback(self.t.step, "the weights became NaN or infinite")
         elif self.good_step != self.t.step and not self.skipped_in_a_row:
             self.take_snapshot(weights_checked=True)
-        self.set_state("saving")
+        self.set_state("saving", "final" if reason == "final" else "")
         try:
             self.t.trained_s = self.total_s
             path = self.t.save(reason)
@@ -418,6 +437,7 @@ class Session:
                 max_steps=cfg.max_steps,
                 max_minutes=cfg.max_minutes,
                 precision=t.precision.record(),
+                threads=cpu_threads() if t.device.type == "cpu" else None,
             )
         )
         if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
@@ -451,9 +471,9 @@ class Session:
                 if self.save_requested:
                     self.save_requested = False
                     self.save("manual")
-                if self.sample_requested is not None:
-                    once, self.sample_requested = self.sample_requested, None
-                    self.sample(once)
+                if self.sample_requested:
+                    self.sample_requested = False
+                    self.sample()
                     next_sample = time.monotonic() + cfg.sample_every_s
                 if self.paused:
                     self.post_progress()
@@ -498,7 +518,7 @@ class Session:
                 if path is None and t.run is not None:
                     error = self.save_error
                 elif t.step > 0 and self.last_eval_step != t.step and t.last_val_step != t.step:
-                    self.evaluate()
+                    self.evaluate(final=True)
                     path = self.save("final") or path  # again, so the checkpoint knows this val loss
         except RnnTuiError as exc:
             reason, error = "error", str(exc)
@@ -512,11 +532,12 @@ class Session:
                 except OSError:
                     pass
             self.emit(ev.Notice("error", error))
+        if t.run is not None:
+            t.run.close()  # what a full disk kept in memory is written now if it can be
+            self.tell_file_notes()
         self.set_state("failed" if error else "finished")
         done = ev.Finished(reason=reason, step=t.step, checkpoint=path, error=error)
         self.emit(done)
-        if t.run is not None:
-            t.run.close()
         return done
 
 
@@ -525,6 +546,12 @@ def metrics_row(row: StepRecord) -> dict[str, Any]:
     grad_norm = None if row.skipped else round(row.grad_norm, 4)
     line = {"kind": "train", "step": row.step, "loss": round(row.loss, 5), "grad_norm": grad_norm, "lr": row.lr}
     return {**line, "skipped": True} if row.skipped else line
+
+
+def cpu_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,6 +47,8 @@ from .precision import ModelProbe, Precision, apply_precision, choose_precision,
 from .runs import RunDir
 from .sampling import Sample, generate
 from .threads import ThreadTuner
+
+EVAL_LOGITS = 8 * 2**20  # logits computed at once by an evaluation (x 4 bytes: 32 MB)
 
 
 def pick_device(name: str) -> torch.device:
@@ -285,8 +288,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation and sampling
     @torch.no_grad()
-    def evaluate(self, chunk: int = 512) -> float:
-        """Mean cross-entropy (nats/char) over the validation split, state carried along each row."""
+    def evaluate(self, chunk: int = 512, on_progress: Callable[[float], None] | None = None) -> float:
+        """Mean cross-entropy (nats/char) over the validation split, state carried along each row;
+        ``on_progress`` is told the fraction done after each chunk.
+
+        Columns are taken ``chunk`` at a time, fewer for a big vocabulary: each chunk's logits
+        are at most ``EVAL_LOGITS`` numbers (32 MB in float32; with the softmax cross-entropy's
+        copies, about 100 MB), whatever the vocabulary."""
+        rows = self.val_x.size(0)
+        chunk = max(1, min(chunk, EVAL_LOGITS // max(1, rows * self.vocab.size)))
         model = self.eval_model
         was_training = model.training
         model.eval()
@@ -294,6 +304,8 @@ class Trainer:
             total, count, state = 0.0, 0, None
             x_all, y_all = self.val_x.to(self.device), self.val_y.to(self.device)
             for a in range(0, x_all.size(1), chunk):
+                if on_progress is not None:
+                    on_progress(a / x_all.size(1))
                 x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
                     logits, state = model(x, state)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command
 
 if TYPE_CHECKING:
     from rnn_tui.core.trainer import Trainer
@@ -71,14 +72,20 @@ class TrainRequest:
     def check(self) -> None:
         """Cheap checks that need no torch, so bad input is refused before any screen appears."""
         from rnn_tui.core.config import TrainConfig
+        from rnn_tui.core.files import not_regular_reason
 
         path = self.corpus_path()
         if path is not None:
-            if not path.exists():
-                raise LaunchError(f"corpus not found: {path}")
+            try:
+                st = path.stat()  # never opened here: a named pipe would block
+            except OSError:
+                raise LaunchError(f"corpus not found: {path}") from None
             if path.is_dir():
                 raise LaunchError(f"corpus is a directory, not a file: {path}")
-            if path.stat().st_size == 0:
+            reason = not_regular_reason(path, st.st_mode)
+            if reason is not None:
+                raise LaunchError(f"corpus {reason}; save it to a file first")
+            if st.st_size == 0:
                 raise LaunchError(f"corpus is empty: {path}")
         if self.resume is not None:
             from rnn_tui.core.runs import resolve_checkpoint, run_dir_of
@@ -89,13 +96,15 @@ class TrainRequest:
             live = live_trainer(run_path) if run_path else None
             if live is not None:
                 raise LaunchError(
-                    f"{run_path} is training now (pid {live.get('pid')}); watch it with: rnn-tui attach {run_path}"
+                    f"{run_path} is training now (pid {live.get('pid')}); watch it with: {command('attach', run_path)}"
                 )
         TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
 
 
-def build_trainer(request: TrainRequest) -> Trainer:
-    """A fresh trainer, or one that continues ``request.resume`` exactly."""
+def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trainer:
+    """A fresh trainer, or one that continues ``request.resume`` exactly. A run directory made
+    for it is added to ``made`` the moment it exists (so the caller can remove it if the start
+    is abandoned, even by a signal)."""
     from rnn_tui.core import checkpoint as ckpt_io
     from rnn_tui.core.config import TrainConfig
     from rnn_tui.core.corpus import Vocab, read_corpus
@@ -107,8 +116,12 @@ def build_trainer(request: TrainRequest) -> Trainer:
     if request.resume is None:
         assert corpus_path is not None  # a fresh run always has a corpus (the bundled one by default)
         cfg = TrainConfig(**request.overrides).validate()
-        corpus = read_corpus(corpus_path, kind=cfg.vocab)
-        run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+        corpus = read_corpus(corpus_path, kind=cfg.vocab, max_vocab=cfg.max_vocab)
+        run = (
+            RunDir(request.run_dir).ensure()
+            if request.run_dir
+            else RunDir.create(request.runs_dir, corpus_path.stem, made=made)
+        )
         try:
             return Trainer(cfg, corpus, run=run)
         except BaseException:
@@ -138,7 +151,11 @@ def build_trainer(request: TrainRequest) -> Trainer:
     if run_path:
         run = RunDir(run_path).ensure()
     else:
-        run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+        run = (
+            RunDir(request.run_dir).ensure()
+            if request.run_dir
+            else RunDir.create(request.runs_dir, corpus_path.stem, made=made)
+        )
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
     if cfg.max_steps is not None and trainer.step >= cfg.max_steps:

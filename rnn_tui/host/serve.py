@@ -11,20 +11,26 @@ and close all of it however the session ends.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.runs import RunDirError
 from rnn_tui.core.session import Emit, Inbox, Session
 from rnn_tui.host.request import TrainRequest, build_trainer
 from rnn_tui.remote.server import ControlServer
 from rnn_tui.remote.status import RunLock, write_status
+
+if TYPE_CHECKING:
+    from rnn_tui.core.trainer import Trainer
 
 SignalHandler = Callable[[int, "FrameType | None"], Any] | int | None
 
@@ -61,7 +67,18 @@ class StatusFile:
 
     def close(self, done: ev.Finished) -> None:
         state = "failed" if done.error else "stopped" if done.reason == "stopped" else "finished"
-        self.write(state=state, step=done.step, reason=done.reason, error=done.error, checkpoint=done.checkpoint)
+        fields: dict[str, Any] = dict(
+            state=state, step=done.step, reason=done.reason, error=done.error, checkpoint=done.checkpoint
+        )
+        try:
+            write_status(self.run_dir, **fields)
+        except OSError:
+            # A full disk refuses the new file an atomic write needs: the last state is written
+            # over the old file instead, so it never says "running" for a trainer that stopped.
+            try:
+                write_status(self.run_dir, in_place=True, **fields)
+            except OSError:
+                pass
 
 
 def fanout(*sinks: Emit) -> Emit:
@@ -70,6 +87,14 @@ def fanout(*sinks: Emit) -> Emit:
             sink(e)
 
     return emit
+
+
+class StartInterrupted(BaseException):
+    """A stop signal came while the session was starting: the start is abandoned, nothing kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def serve_session(
@@ -84,60 +109,22 @@ def serve_session(
     on_internal_error: Callable[[str], None] | None = None,
 ) -> ev.Finished:
     """Run ``request``'s session to its end; every outcome is a ``Finished`` event, emitted and
-    returned (``reason="refused"`` when the trainer could not be built: bad input, a run that is
-    training already).
+    returned (``reason="refused"`` when it could not start: bad input, a run that is training
+    already, a run directory that cannot be written, a stop signal during start-up).
 
     ``stop_signals`` save and stop between steps (then ``on_stop_signal`` is told which came);
+    during start-up they abandon the start, and a run directory made for it is removed.
     ``ignore_signals`` are ignored. Both are installed only for the session's lifetime, and only
     from the main thread (a trainer in a thread leaves signals to its process).
     """
-
-    def refuse(message: str) -> ev.Finished:
-        done = ev.Finished(reason="refused", step=0, checkpoint=None, error=message)
-        emit(done)
-        return done
-
-    try:
-        trainer = build_trainer(request)
-    except RnnTuiError as exc:
-        return refuse(str(exc))
-    except Exception as exc:
-        if on_internal_error is not None:
-            on_internal_error(traceback.format_exc())
-        return refuse(f"internal error: {exc!r}")
-    run = trainer.run
-    lock = None
-    if run is not None:
-        try:
-            lock = RunLock(run.path).acquire()
-        except (RnnTuiError, OSError) as exc:
-            run.close()
-            return refuse(str(exc) if isinstance(exc, RnnTuiError) else f"cannot lock {run.path}: {exc}")
-
-    sinks = [emit]
-    server = None
-    status = None
-    if run is not None:
-        if control:
-            try:
-                server = ControlServer(run.path, inbox.put).start()
-                sinks.append(server.publish)
-            except OSError as exc:
-                emit(ev.Notice("warning", f"other terminals cannot attach to this run: {exc.strerror or exc}"))
-        status = StatusFile(run.path)
-        status.write(
-            state="running",
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            socket=str(server.path) if server is not None else None,
-            started=time.time(),
-            error=None,
-            reason=None,
-        )
-        sinks.append(status.observe)
-    session = Session(trainer, inbox, fanout(*sinks))
+    session: Session | None = None
+    giving_up = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if giving_up:
+            return  # a second signal while a failed start is cleaned up changes nothing
+        if session is None:
+            raise StartInterrupted(signum)
         session.stop_requested = ev.Stop(save=True)
         if on_stop_signal is not None:
             on_stop_signal(signum)
@@ -150,29 +137,118 @@ def serve_session(
             previous[s] = signal.signal(s, signal.SIG_IGN)
     except ValueError:
         pass  # not the main thread: signals stay with the process
-    done: ev.Finished | None = None
     try:
-        done = session.run()
-    except Exception as exc:
-        details = traceback.format_exc()
-        where = ""
-        if run is not None:
-            try:
-                run.error_log.write_text(details, encoding="utf-8")
-                where = f" (details in {run.error_log})"
-            except OSError:
-                pass
-        if on_internal_error is not None:
-            on_internal_error(details)
-        done = ev.Finished(reason="error", step=trainer.step, checkpoint=None, error=f"internal error: {exc!r}{where}")
-        fanout(*sinks)(done)
+        start = _Start(request, inbox, emit, control)
+        try:
+            session = start.run()
+        except BaseException as exc:
+            giving_up = True
+            start.abandon()
+            if isinstance(exc, StartInterrupted):
+                return start.refuse(f"stopped by {signal.Signals(exc.signum).name} while starting; nothing was kept")
+            if isinstance(exc, RnnTuiError):
+                return start.refuse(str(exc))
+            if not isinstance(exc, Exception):
+                raise
+            if on_internal_error is not None:
+                on_internal_error(traceback.format_exc())
+            return start.refuse(f"internal error: {exc!r}")
+        return start.finish(session, on_internal_error)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if server is not None:
-            server.close()
-        if status is not None and done is not None:
-            status.close(done)
-        if lock is not None:
-            lock.release()
-    return done
+
+
+class _Start:
+    """A session's start and end: what it took (the run's lock, its socket, its state file, a
+    run directory it made) and how each is given back, so that a start that fails halfway leaves
+    nothing behind."""
+
+    def __init__(self, request: TrainRequest, inbox: Inbox, emit: Emit, control: bool):
+        self.request, self.inbox, self.emit, self.control = request, inbox, emit, control
+        self.made: list[Path] = []  # a run directory made by this start
+        self.trainer: Trainer | None = None
+        self.lock: RunLock | None = None
+        self.server: ControlServer | None = None
+        self.status: StatusFile | None = None
+        self.sinks: list[Emit] = [emit]
+
+    def refuse(self, message: str) -> ev.Finished:
+        done = ev.Finished(reason="refused", step=0, checkpoint=None, error=message)
+        self.emit(done)
+        return done
+
+    def run(self) -> Session:
+        trainer = self.trainer = build_trainer(self.request, made=self.made)
+        run = trainer.run
+        if run is not None:
+            try:
+                self.lock = RunLock(run.path).acquire()
+            except OSError as exc:
+                raise RunDirError(f"cannot lock {run.path}: {exc.strerror or exc}") from None
+            try:  # a start that cannot write its run directory says so, and leaves nothing behind
+                run.write_config(trainer.config_record(), strict=True)
+            except OSError as exc:
+                raise RunDirError(f"cannot write to {run.path}: {exc.strerror or exc}") from None
+            if self.control:
+                try:
+                    self.server = ControlServer(run.path, self.inbox.put).start()
+                    self.sinks.append(self.server.publish)
+                except OSError as exc:
+                    self.emit(ev.Notice("warning", f"other terminals cannot attach to this run: {exc.strerror or exc}"))
+            self.status = StatusFile(run.path)
+            self.status.write(
+                state="running",
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                socket=str(self.server.path) if self.server is not None else None,
+                started=time.time(),
+                error=None,
+                reason=None,
+            )
+            self.sinks.append(self.status.observe)
+        return Session(trainer, self.inbox, fanout(*self.sinks))
+
+    def abandon(self) -> None:
+        """Give back what the start took; a run directory it made goes entirely."""
+        run = self.trainer.run if self.trainer is not None else None
+        if self.server is not None:
+            self.server.close()
+        if run is not None:
+            run.close()
+        if self.status is not None and not self.made:  # an existing run: its state says it is not training
+            self.status.write(state="stopped", reason="stopped", error=None)
+        for path in self.made:
+            shutil.rmtree(path, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.release()
+
+    def finish(self, session: Session, on_internal_error: Callable[[str], None] | None) -> ev.Finished:
+        """Run the session to its end and close what the start took."""
+        trainer, run = session.t, session.t.run
+        done: ev.Finished | None = None
+        try:
+            done = session.run()
+        except Exception as exc:
+            details = traceback.format_exc()
+            where = ""
+            if run is not None:
+                try:
+                    run.error_log.write_text(details, encoding="utf-8")
+                    where = f" (details in {run.error_log})"
+                except OSError:
+                    pass
+            if on_internal_error is not None:
+                on_internal_error(details)
+            done = ev.Finished(
+                reason="error", step=trainer.step, checkpoint=None, error=f"internal error: {exc!r}{where}"
+            )
+            fanout(*self.sinks)(done)
+        finally:
+            if self.server is not None:
+                self.server.close()
+            if self.status is not None and done is not None:
+                self.status.close(done)
+            if self.lock is not None:
+                self.lock.release()
+        return done

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
-from pathlib import Path
+import math
 from typing import Any
 
 from rnn_tui.core import events as ev
-from rnn_tui.core.runs import RunDir
+from rnn_tui.core.invocation import command
+from rnn_tui.core.runs import RunDir, read_json_object, read_jsonl
 
 SAMPLES_KEPT = 3
 
@@ -81,7 +81,12 @@ class CatchUp:
             # the numbers of the stats panel; the points themselves are in the History
             out.append(dataclasses.replace(self.progress, steps=[], losses=[]))
         if run is not None and self.started is not None:
-            out.append(run.history_event(upto=self.step))
+            history, skipped = run.history_event_counted(upto=self.step)
+            out.append(history)
+            if skipped:
+                out.append(
+                    ev.Notice("warning", f"{run.metrics.name}: {skipped:,} damaged line{'s' * (skipped != 1)} skipped")
+                )
         out.extend(self.samples)
         if self.probed is not None:
             out.append(self.probed)
@@ -97,16 +102,16 @@ class CatchUp:
 
     @classmethod
     def from_files(cls, run: RunDir, status: dict[str, Any], state: str, step: int) -> CatchUp:
-        """A run that is not training, from what it left: config, samples, status.
+        """A run that is not training, from what it left: config, samples, status. Any bytes in
+        those files are read: what is damaged is left out, never an error.
 
         ``state`` is the run's listed state (e.g. "crashed"), ``step`` its last step trained."""
-        record = json.loads(run.config.read_text(encoding="utf-8"))
-        if not isinstance(record, dict):
-            raise ValueError("config.json is not an object")
+        record = read_json_object(run.config) or {}
         found_cfg = record.get("config")
         cfg: dict[str, Any] = found_cfg if isinstance(found_cfg, dict) else {}
-        rows = run.history()
-        vals = [r["val_loss"] for r in rows if r.get("kind") == "val" and isinstance(r.get("val_loss"), (int, float))]
+        vals = [r["val_loss"] for r in run.history() if r.get("kind") == "val"]
+        max_steps = cfg.get("max_steps")
+        max_minutes = cfg.get("max_minutes")
         found = cls()
         found.observe(
             ev.Started(
@@ -122,29 +127,33 @@ class CatchUp:
                 step=step,
                 best_val=min(vals) if vals else None,
                 last_val=vals[-1] if vals else None,
-                max_steps=cfg.get("max_steps"),
-                max_minutes=cfg.get("max_minutes"),
+                max_steps=max_steps if _int(max_steps) > 0 else None,
+                max_minutes=max_minutes if _positive(max_minutes) else None,
                 precision=_precision(record.get("precision")),
             )
         )
-        for s in _read_jsonl_tail(run.samples, SAMPLES_KEPT):
-            try:
-                found.observe(
-                    ev.Sampled(
-                        step=int(s["step"]),
-                        prime=str(s.get("prime", "")),
-                        text=str(s["text"]),
-                        temperature=float(s.get("temperature", 0.0)),
-                        top_k=int(s.get("top_k", 0)),
-                    )
-                )
-            except (KeyError, TypeError, ValueError):
+        samples, _ = read_jsonl(run.samples, tail_bytes=SAMPLES_TAIL_BYTES)
+        for s in samples[-SAMPLES_KEPT:]:
+            step_of = s.get("step")
+            if not (isinstance(step_of, int) and not isinstance(step_of, bool) and step_of >= 0):
                 continue
+            if not isinstance(s.get("text"), str):
+                continue
+            temperature, top_k = s.get("temperature", 0.0), s.get("top_k", 0)
+            found.observe(
+                ev.Sampled(
+                    step=step_of,
+                    prime=str(s.get("prime", "")),
+                    text=s["text"],
+                    temperature=float(temperature) if _positive(temperature) else 0.0,
+                    top_k=_int(top_k),
+                )
+            )
         crashed = state == "crashed"
         reason = str(status.get("reason") or ("crashed" if crashed else "stopped"))
         error = status.get("error")
         if not error and crashed:
-            error = f"the trainer was killed; resume with: rnn-tui train --resume {run.path}"
+            error = f"the trainer was killed; resume with: {command('train', '--resume', run.path)}"
         found.observe(
             ev.Finished(
                 reason=reason,
@@ -156,24 +165,15 @@ class CatchUp:
         return found
 
 
+SAMPLES_TAIL_BYTES = 1 << 20  # the newest samples are at the end; a sample is at most a few hundred KB
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+
+
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _read_jsonl_tail(path: Path, n: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()[-n:]
-    except OSError:
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def _precision(found: Any) -> dict[str, str]:

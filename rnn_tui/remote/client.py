@@ -40,6 +40,11 @@ class SocketLink:
         status = live_trainer(self.run_dir)
         if status is None:
             raise AttachError(f"no trainer is running for {self.run_dir}")
+        if not status.get("socket"):
+            raise AttachError(
+                f"the trainer of {self.run_dir} (pid {status.get('pid')}) serves no control socket "
+                f"(it could not create one); follow its files instead: tail -f {RunDir(self.run_dir).metrics}"
+            )
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(10)
         try:

@@ -26,11 +26,15 @@ from pathlib import Path
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.runs import RunDir
+from rnn_tui.core.text import visible
 from rnn_tui.remote import wire
 from rnn_tui.remote.catchup import CatchUp
 from rnn_tui.remote.status import socket_path_for
 
 MAX_VIEWERS = 16
+LOG_BURST = 50  # control.log lines written at once before the rate limit applies ...
+LOG_PER_S = 1.0  # ... then this many a second on average (the rest are counted, not written)
+LOG_MAX_BYTES = 1 << 20  # control.log is moved to control.log.1 past this: at most 2 MB on disk
 VIEWER_QUEUE = 2000  # frames (a few minutes of events) before a stuck viewer is dropped
 _PEERCRED = struct.Struct("3i")
 
@@ -112,6 +116,45 @@ class _Viewer:
             self.close()
 
 
+class BoundedLog:
+    """``control.log``: a flood of bad messages or connections cannot fill the disk or cost the
+    trainer time. Lines are rate-limited (a token bucket: ``LOG_BURST`` at once, ``LOG_PER_S``
+    after that; those dropped are counted in the next line written) and the file is rotated to
+    ``.1`` past ``LOG_MAX_BYTES``. A write that fails (a full disk) is dropped."""
+
+    def __init__(self, path: Path, burst: int = LOG_BURST, per_s: float = LOG_PER_S, max_bytes: int = LOG_MAX_BYTES):
+        self.path = path
+        self.burst, self.per_s, self.max_bytes = burst, per_s, max_bytes
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def write(self, message: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.per_s)
+            self.last = now
+            if self.tokens < 1:
+                self.dropped += 1
+                return
+            self.tokens -= 1
+            # one line, and nothing a viewer sent can reach the terminal of whoever reads the log
+            line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {visible(message[:500]).replace(chr(10), ' ')}\n"
+            if self.dropped:
+                line = (
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S')} ({self.dropped:,} more lines not logged: too many)\n" + line
+                )
+            try:
+                if self.path.exists() and self.path.stat().st_size >= self.max_bytes:
+                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(line)
+                self.dropped = 0
+            except OSError:
+                self.dropped += 1
+
+
 class ControlServer:
     """Serve ``run_dir``'s control socket; ``submit`` receives the viewers' commands."""
 
@@ -126,6 +169,7 @@ class ControlServer:
         self.lock = threading.RLock()
         self.allowed_uid = os.getuid()
         self.record = CatchUp()  # what a late viewer is shown first
+        self._log = BoundedLog(self.log_path)
 
     # ------------------------------------------------------------------ life
     def start(self) -> ControlServer:
@@ -175,11 +219,7 @@ class ControlServer:
             v.closed.wait(max(0.0, deadline - time.monotonic()))
 
     def log(self, message: str) -> None:
-        try:
-            with open(self.log_path, "a", encoding="utf-8") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-        except OSError:
-            pass
+        self._log.write(message)
 
     # ------------------------------------------------------------------ viewers
     def _accept_loop(self) -> None:

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command
+from rnn_tui.core.text import visible
 from rnn_tui.host.request import LaunchError, TrainRequest
 
 
@@ -54,7 +56,7 @@ def run_live_app(request: TrainRequest) -> int:
             print("rnn-tui: waiting for the trainer to stop…", file=sys.stderr)
         link.close()
     if app.exit_message:
-        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+        print(f"rnn-tui: error: {visible(app.exit_message)}", file=sys.stderr)
         return 2
     fin = app.finished
     if app.detach_requested and fin is not None and fin.checkpoint and fin.reason == "stopped":
@@ -69,7 +71,7 @@ def run_live_app(request: TrainRequest) -> int:
         run_dir = Path(fin.checkpoint).parent.parent
         print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
         more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
-        print(f"resume with: rnn-tui train --resume {run_dir}{more}")
+        print(f"resume with: {command('train', '--resume', run_dir)}{more}")
     return app.return_code or 0
 
 
@@ -81,11 +83,11 @@ def hand_over_to_background(request: TrainRequest, run_dir: Path) -> int:
     try:
         run_dir, pid = start_detached(dataclasses.replace(request, resume=str(run_dir), run_dir=None))
     except RnnTuiError as exc:
-        print(f"rnn-tui: error: could not continue in the background: {exc}", file=sys.stderr)
-        print(f"resume with: rnn-tui train --resume {run_dir}", file=sys.stderr)
+        print(f"rnn-tui: error: could not continue in the background: {visible(str(exc))}", file=sys.stderr)
+        print(f"resume with: {command('train', '--resume', run_dir)}", file=sys.stderr)
         return 2
     print(f"training in the background: {run_dir} (pid {pid})")
-    print(f"  watch and steer it:  rnn-tui attach {run_dir}")
+    print(f"  watch and steer it:  {command('attach', run_dir)}")
     return 0
 
 
@@ -93,7 +95,9 @@ def run_viewer_app(run_dir: Path, theme: str | None = None) -> int:
     """The live app on a run started elsewhere: live if it trains, else its history. Leaving it
     never stops the trainer."""
     from rnn_tui.core.runs import RunDir
+    from rnn_tui.ui.web import end_with_serve
 
+    end_with_serve()  # a browser tab's viewer (rnn-tui serve) ends with the serve process
     check_terminal("viewer", f"follow the run's files instead (tail -f {RunDir(run_dir).metrics})")
     check_theme(theme)
     from rnn_tui.remote.client import link_for
@@ -107,12 +111,12 @@ def run_viewer_app(run_dir: Path, theme: str | None = None) -> int:
     finally:
         link.close()
     if app.exit_message:
-        print(f"rnn-tui: error: {app.exit_message}", file=sys.stderr)
+        print(f"rnn-tui: error: {visible(app.exit_message)}", file=sys.stderr)
         return 2
     fin = app.finished
     if fin is None:
-        print(f"rnn-tui: left the viewer; the run goes on. Come back with: rnn-tui attach {run_dir}")
+        print(f"rnn-tui: left the viewer; the run goes on. Come back with: {command('attach', run_dir)}")
     elif app.quitting and fin.checkpoint:
         print(f"rnn-tui: the trainer stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
-        print(f"resume with: rnn-tui train --resume {run_dir}")
+        print(f"resume with: {command('train', '--resume', run_dir)}")
     return app.return_code or 0

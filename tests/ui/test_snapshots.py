@@ -1,4 +1,4 @@
-"""The main screen at 80x24 and 160x48, from a fixed event stream (update with --snapshot-update)."""
+"""The main screen at 80x24, 160x48 and 200x60, and the help at 80x24, from a fixed event stream (update with --snapshot-update)."""
 
 import pytest
 
@@ -16,7 +16,7 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+@pytest.mark.parametrize("size", [(80, 24), (160, 48), (200, 60)])
 def test_main_screen(snap_compare, size):
     app = RnnTuiApp(ReplayLink(demo_events()), theme="rnn-dark")
     assert snap_compare(app, terminal_size=size, run_before=settle)
