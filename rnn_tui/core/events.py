@@ -162,7 +162,7 @@ class SamplingChanged:
 class CheckpointSaved:
     step: int
     path: str
-    reason: str  # "manual", "periodic", "best", "final"
+    reason: str  # "manual", "periodic", "best", "final"; "resumed": the checkpoint a resumed run went on from
 
 
 @dataclass(frozen=True)

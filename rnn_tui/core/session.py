@@ -442,6 +442,10 @@ class Session:
         )
         if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
             self.emit(t.run.history_event(upto=t.step))
+            if t.resumed_from is not None and t.resumed_from == t.run.latest:  # the last save, so far
+                self.emit(ev.CheckpointSaved(t.step, str(t.run.latest), "resumed"))
+        for note in t.start_notes:
+            self.emit(ev.Notice("warning", note))
         self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
         next_post = time.monotonic() + self.post_interval
         next_sample = time.monotonic() + min(cfg.sample_every_s, 5.0)  # the first sample comes early
