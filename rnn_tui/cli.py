@@ -164,6 +164,9 @@ def train(
         "decay_steps", "Cosine decay length when neither --max-steps nor --max-minutes is set.", OPT
     ),
     weight_decay: Optional[float] = config_option("weight_decay", "AdamW weight decay.", OPT),
+    ema_window: Optional[float] = config_option(
+        "ema_window", "Evaluate and sample weights averaged over this share of the steps so far (0: off).", OPT
+    ),
     grad_clip: Optional[float] = config_option("grad_clip", "Clip gradients to this norm (0: off).", OPT),
     seed: Optional[int] = config_option("seed", "Random seed.", OPT),
     eval_every: Optional[int] = config_option("eval_every", "Evaluate on the validation split every N steps.", RUN),

@@ -98,6 +98,7 @@ class Progress:
     gpu_mem_mb: float | None = None
     total_s: float = 0.0  # the run's training time, resumed parts included
     skipped_steps: int = 0  # updates the fp16 loss scaler skipped so far (overflowed gradients: normal)
+    threads: int | None = None  # CPU threads training now (chosen by measurement unless --threads)
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,8 @@ class RnnTuiApp(App[int]):
                     s.speed_history.append(e.chars_per_s)
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
                 s.tokens, s.total_s = e.tokens, e.total_s
+                if e.threads is not None:
+                    s.threads = e.threads  # the tuner's choice, as it changes
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
                 if e.losses and s.train_loss is None:
