@@ -5,6 +5,7 @@ answers at once. Every ``RnnTuiError`` becomes one line and exit code 2, in one 
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -59,6 +60,15 @@ class RnnTuiGroup(TyperGroup):
         elif args[0] in ("--help", "-h", "--version"):
             pass
         elif args[0] not in self.commands or (len(args) == 1 and Path(args[0]).is_file()):
+            word = args[0]
+            if not word.startswith("-") and not Path(word).exists():  # a corpus, or a command mistyped?
+                close = difflib.get_close_matches(word, list(self.commands), n=1, cutoff=0.75)
+                if close:
+                    typer.echo(
+                        f"rnn-tui: error: no command or file {visible(word)!r}; did you mean: {command(close[0])}?",
+                        err=True,
+                    )
+                    raise typer.Exit(ERROR_EXIT)
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
@@ -154,6 +164,9 @@ def train(
         "decay_steps", "Cosine decay length when neither --max-steps nor --max-minutes is set.", OPT
     ),
     weight_decay: Optional[float] = config_option("weight_decay", "AdamW weight decay.", OPT),
+    ema_window: Optional[float] = config_option(
+        "ema_window", "Evaluate and sample weights averaged over this share of the steps so far (0: off).", OPT
+    ),
     grad_clip: Optional[float] = config_option("grad_clip", "Clip gradients to this norm (0: off).", OPT),
     seed: Optional[int] = config_option("seed", "Random seed.", OPT),
     eval_every: Optional[int] = config_option("eval_every", "Evaluate on the validation split every N steps.", RUN),
@@ -215,10 +228,10 @@ def train(
         run_dir, pid = start_detached(request)
         typer.echo(f"training in the background: {run_dir} (pid {pid})")
         typer.echo(f"  watch and steer it:  {command('attach', run_dir)}")
-        typer.echo(
-            f"  list runs:           {command('runs')}"
-            + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
-        )
+        # the directory the run is in (a resumed run's, not --runs-dir's), named unless it is ./runs
+        where = run_dir.parent
+        named = where.resolve() != Path("runs").resolve()
+        typer.echo(f"  list runs:           {command('runs', '--runs-dir', where) if named else command('runs')}")
         typer.echo(f"  its log:             {run_dir / 'trainer.log'}")
         return
     if headless:
@@ -265,24 +278,40 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
         typer.echo(f"no runs in {runs_dir}/")
         return
     now = time.time()
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("RUN", "CORPUS", "STATE", "STEP", "SAVED", "BEST VAL", "UPDATED"):
-        table.add_column(name, justify="right" if name in ("STEP", "SAVED", "BEST VAL") else "left", no_wrap=True)
+    rows = []
     for r in found:
         state = f"{r.state} (pid {r.pid})" if r.pid else r.state
         if not r.has_checkpoint and not r.state.startswith(("running", "starting")):
             state += ", no checkpoint"  # nothing for --resume to continue
         saved = "-" if not r.has_checkpoint else "?" if r.saved_step is None else f"{r.saved_step:,}"
-        table.add_row(
-            visible(r.name),
-            visible(r.corpus),
-            state,
-            "-" if r.step is None else f"{r.step:,}",
-            saved,
-            "-" if r.best_val is None else f"{r.best_val:.4f}",
-            format_age(now - r.updated),
+        rows.append(
+            {
+                "RUN": visible(r.name),
+                "CORPUS": visible(r.corpus),
+                "STATE": state,
+                "STEP": "-" if r.step is None else f"{r.step:,}",
+                "SAVED": saved,
+                "BEST VAL": "-" if r.best_val is None else f"{r.best_val:.4f}",
+                "UPDATED": format_age(now - r.updated),
+            }
         )
-    Console(highlight=False, soft_wrap=True).print(table, markup=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)  # a pipe gets whole lines
+    columns = list(rows[0])
+    need = sum(max(len(c), *(len(row[c]) for row in rows)) for c in columns) + 2 * (len(columns) - 1)
+    if need > console.width:
+        columns.remove("CORPUS")  # a run's name starts with its corpus's: the first to go when narrow
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in columns:
+        # names whole (runs of the same minute differ at the end); the state folds if it must
+        table.add_column(
+            name,
+            justify="right" if name in ("STEP", "SAVED", "BEST VAL") else "left",
+            no_wrap=name != "STATE",
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
+    Console(highlight=False, width=None if sys.stdout.isatty() else 1000).print(table, markup=False)
 
 
 @app.command(cls=RnnTuiCommand)
@@ -439,7 +468,10 @@ def info(
         f"precision    {ck.get('precision', 'fp32')}"
         + (f" (loss scale {ck['scaler'].get('scale', 0):g})" if isinstance(ck.get("scaler"), dict) else ""),
         "model        " + ", ".join(f"{k}={v}" for k, v in ck.get("model_config", {}).items()),
-        "config       " + ", ".join(f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())),
+        "config       "
+        + ", ".join(
+            f"{k}={visible(v)!r}" if isinstance(v, str) else f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())
+        ),
     ]
     typer.echo(visible("\n".join(lines)))
 

@@ -38,6 +38,7 @@ def tiny_config(**kw):
         sample_every_s=3600,
         save_every_minutes=60,
         device="cpu",
+        threads=1,
     )
     base.update(kw)
     return TrainConfig(**base)

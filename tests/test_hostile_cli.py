@@ -32,7 +32,8 @@ HOSTILE = f"{OSC_TITLE}\x1b[2J\x1b[H\x1b]8;;http://evil.example\x1b\\link\x1b]8;
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory) -> tuple[Path, Path, str]:
     """A run trained on a corpus full of escape sequences, sampled with a prime made of them;
-    the headless output of that training."""
+    the headless output of that training. Its budget is in time, not steps, so that the sample
+    due after 0.2 s comes however fast the machine is."""
     root = tmp_path_factory.mktemp("hostile")
     corpus = root / "escapes.txt"
     rng = random.Random(3)
@@ -40,7 +41,7 @@ def hostile_run(tmp_path_factory) -> tuple[Path, Path, str]:
     corpus.write_text("".join(rng.choice(words) + " " for _ in range(12_000)), encoding="utf-8")
     runs = root / "runs"
     proc = rnn_tui(
-        corpus, "--headless", *TINY_ARGS, "--sample-every", "0.2", "--max-steps", "150", "--eval-every", "50",
+        corpus, "--headless", *TINY_ARGS, "--sample-every", "0.2", "--max-minutes", "0.02", "--eval-every", "200",
         "--prime", HOSTILE, "--runs-dir", runs,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

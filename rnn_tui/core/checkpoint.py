@@ -235,6 +235,7 @@ def _malformed(ck: dict) -> str | None:
         ("best_val", (int, float)),
         ("last_val", (int, float, type(None))),
         ("lr_scale", (int, float)),
+        ("schedule_progress", (int, float)),
         ("corpus", (str, type(None))),
         ("saved_at", (int, float)),
         ("precision", (str,)),
@@ -250,8 +251,12 @@ def _malformed(ck: dict) -> str | None:
         isinstance(k, str) and _is(v, int, float) and math.isfinite(v) and v >= 0 for k, v in ck["scaler"].items()
     ):
         return "loss scaler state is malformed"
-    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ck["model"].items()):
-        return "model weights are malformed"
+    for key in ("model", "ema_model"):
+        weights = ck.get(key, {})
+        if not isinstance(weights, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+        ):
+            return "model weights are malformed"
     if not ck["hidden"] or not all(isinstance(t, torch.Tensor) and t.dim() == 3 for t in ck["hidden"]):
         return "hidden state is malformed"
     vocab = ck["vocab"]

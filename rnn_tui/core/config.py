@@ -84,6 +84,7 @@ RANGES: dict[str, Range] = {
     "max_steps": Range(int, 1, 10**12),
     "max_minutes": Range(float, 0.0, 1e7, low_open=True),
     "threads": Range(int, 1, 1024),
+    "ema_window": Range(float, 0.0, 1.0),
 }
 OPTIONAL = {"max_steps", "max_minutes", "threads"}  # None: no limit, or all cores
 
@@ -124,6 +125,7 @@ class TrainConfig:
     warmup_steps: int = 100
     decay_steps: int = 5000  # cosine decay length without --max-steps/--max-minutes (~10 min on 2 CPU cores)
     weight_decay: float = 0.0
+    ema_window: float = 0.1  # evaluate and sample an average of the weights over this fraction of the steps (0: off)
     grad_clip: float = 5.0
     seed: int = 1337
     # cadence

@@ -123,6 +123,7 @@ class Progress:
     gpu_mem_mb: float | None = None
     total_s: float = 0.0  # the run's training time, resumed parts included
     skipped_steps: int = 0  # updates the fp16 loss scaler skipped so far (overflowed gradients: normal)
+    threads: int | None = None  # CPU threads training now (chosen by measurement unless --threads)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ class SamplingChanged:
 class CheckpointSaved:
     step: int
     path: str
-    reason: str  # "manual", "periodic", "best", "final"
+    reason: str  # "manual", "periodic", "best", "final"; "resumed": the checkpoint a resumed run went on from
 
 
 @dataclass(frozen=True)

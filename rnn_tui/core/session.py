@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from . import events as ev
 from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
 from .explorer import Explorer
-from .trainer import StepRecord, Trainer, lr_at
+from .trainer import StepRecord, Trainer
 
 
 class Inbox(Protocol):
@@ -65,14 +65,12 @@ class Session:
         *,
         post_interval: float = 0.5,
         start_paused: bool = False,
-        fit_after_s: float = 10.0,
         snapshot_every_s: float = SNAPSHOT_EVERY_S,
     ):
         self.t = trainer
         self.inbox = inbox
         self.emit = emit
         self.post_interval = post_interval
-        self.fit_after_s = fit_after_s
         self.paused = start_paused
         self.stop_requested: ev.Stop | None = None
         cfg = trainer.cfg
@@ -228,6 +226,7 @@ class Session:
                     tokens=t.tokens,
                     gpu_mem_mb=gpu_mb,
                     skipped_steps=self.skipped_steps,
+                    threads=t.thread_tuner.threads if t.thread_tuner is not None else None,
                 )
             )
         if failure is not None:
@@ -324,24 +323,8 @@ class Session:
         n = self.total_rollbacks
         raise Diverged(
             f"{what} at step {bad_step}, after {n} rollback{'' if n == 1 else 's'} that lowered "
-            f"the learning rate to {lr_at(t.step, t.cfg) * lowest:.2e}; {where}; "
+            f"the learning rate to {t.lr:.2e}; {where}; "
             f"try a lower --lr or --grad-clip"
-        )
-
-    def fit_schedule_to_time(self) -> None:
-        t, cfg = self.t, self.t.cfg
-        # the rate after the first steps: warm-up steps (allocations, oneDNN) run slower
-        s0, a0 = self.rate_mark or (self.start_step, 0.0)
-        rate = (t.step - s0) / max(1e-9, self.active_s - a0)
-        assert cfg.max_minutes is not None
-        cfg.decay_steps = max(t.step + 1, int(t.step + (cfg.max_minutes * 60 - self.active_s) * rate))
-        if t.run is not None:
-            t.run.write_config(t.config_record())
-        self.tell_file_notes()
-        self.emit(
-            ev.Notice(
-                "info", f"learning rate decays over {cfg.decay_steps:,} steps, to fit --max-minutes {cfg.max_minutes:g}"
-            )
         )
 
     def evaluation_due(self) -> bool:
@@ -416,13 +399,14 @@ class Session:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
 
     def explore(self) -> None:
-        """Answer the explorer's requests from the current weights. Its passes run on copies of
-        them and leave the training state (gradients, optimiser, hidden state, RNG) untouched."""
+        """Answer the explorer's requests from the weights samples use (the averaged ones, as
+        ``rnn-tui explore`` reads them from a checkpoint). Its passes run on copies of them and
+        leave the training state (gradients, optimiser, hidden state, RNG) untouched."""
         self.post_progress()  # explore good weights (this rolls back from NaN ones)
         t = self.t
         val = t.corpus.split(t.cfg.val_fraction)[1]
         version = (t.step, self.active_s, self.total_rollbacks)  # the weights: a rollback repeats steps
-        for answer in self.explorer.serve(t.model, t.vocab, val, t.step, t.cfg.seq_len, version):
+        for answer in self.explorer.serve(t.eval_model, t.vocab, val, t.step, t.cfg.seq_len, version):
             self.emit(answer)
 
     def save(self, reason: str) -> str | None:
@@ -473,16 +457,28 @@ class Session:
         )
         if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
             self.emit(t.run.history_event(upto=t.step))
+            if t.resumed_from is not None and t.resumed_from == t.run.latest:  # the last save, so far
+                self.emit(ev.CheckpointSaved(t.step, str(t.run.latest), "resumed"))
+        for note in t.start_notes:
+            self.emit(ev.Notice("warning", note))
         self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
         next_post = time.monotonic() + self.post_interval
         next_sample = time.monotonic() + min(cfg.sample_every_s, 5.0)  # the first sample comes early
         next_save = self.active_s + cfg.save_every_minutes * 60
         reason, error = "stopped", None
-        # A fresh run with a time budget and no step budget decays its learning rate over the
-        # steps that fit in the budget (measured after fit_after_s). A resumed run keeps its schedule.
-        fit_schedule = cfg.max_minutes is not None and cfg.max_steps is None and t.step == 0
-        self.start_step = t.step
-        self.rate_mark: tuple[int, float] | None = None
+        # A time budget (and no step budget) decays the learning rate over training time: the
+        # schedule's progress follows the share of the budget trained, so the decay ends with the
+        # budget however fast the steps go. A resumed run goes on from where its decay was.
+        budget_s = cfg.max_minutes * 60 if t.time_budgeted and cfg.max_minutes else None
+        progress_from = t.schedule_progress
+        if budget_s is not None:
+            self.emit(
+                ev.Notice(
+                    "info",
+                    f"the learning rate decays over the {cfg.max_minutes:g}-minute budget of "
+                    "training time, whatever the machine's load",
+                )
+            )
         path = None
         try:
             if t.weights_finite():  # the first good state: where a NaN early on goes back to
@@ -512,9 +508,13 @@ class Session:
                     reason = "max-minutes"
                     break
                 self.set_state("training")
+                if budget_s is not None:
+                    t.schedule_progress = progress_from + (1 - progress_from) * min(1.0, self.active_s / budget_s)
                 t0 = time.monotonic()
                 t.train_step()
                 now = time.monotonic()
+                if t.thread_tuner is not None:
+                    t.thread_tuner.step_done(now - t0)
                 self._train_s += now - t0
                 self._train_steps += 1
                 self.active_s += now - t0
@@ -524,11 +524,6 @@ class Session:
                     next_post = time.monotonic() + self.post_interval
                     if t.step != stepped:
                         continue  # rolled back: this step's evaluation, sample and save are moot
-                if fit_schedule and self.rate_mark is None and self.active_s >= self.fit_after_s / 4:
-                    self.rate_mark = (t.step, self.active_s)
-                if fit_schedule and self.active_s >= self.fit_after_s:
-                    fit_schedule = False
-                    self.fit_schedule_to_time()
                 if self.evaluation_due():
                     self.evaluate()
                 if now >= next_sample:

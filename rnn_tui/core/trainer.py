@@ -18,6 +18,7 @@ trainer (the live app's process, a background trainer, headless mode) runs one t
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -41,10 +42,20 @@ from .errors import (
     out_of_memory_advice,
     out_of_memory_as_error,
 )
-from .model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors, zero_state
+from .model import (
+    CharRNN,
+    ModelConfig,
+    detach_state,
+    parameter_count,
+    state_from_tensors,
+    state_tensors,
+    training_bytes,
+    zero_state,
+)
 from .precision import ModelProbe, Precision, apply_precision, choose_precision, loss_scaler, tf32_available
 from .runs import RunDir
 from .sampling import Sample, generate
+from .threads import ThreadTuner
 
 EVAL_LOGITS = 8 * 2**20  # logits computed at once by an evaluation (x 4 bytes: 32 MB)
 
@@ -69,16 +80,48 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for this process now: the GPU's, or the machine's (Linux's MemAvailable)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(model_cfg: ModelConfig, batch: int, seq_len: int, device: torch.device) -> None:
+    """Refuse, in one line, a model that cannot fit: better than being killed by the kernel after
+    minutes of swapping (which also starves everything else on a shared machine)."""
+    need = training_bytes(model_cfg, batch, seq_len)
+    free = available_bytes(device)
+    if free is not None and need > 0.9 * free:
+        raise OutOfMemory(
+            f"this model needs about {need / 2**30:,.1f} GB to train ({parameter_count(model_cfg):,} parameters, "
+            f"with gradients, optimiser moments and activations) and {free / 2**30:,.1f} GB is free on {device}; "
+            f"try a smaller --hidden, --layers or --batch-size"
+        )
+
+
+def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
     """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` over the run, then flat.
 
-    A pure function of the step, so a resumed run follows exactly the same schedule.
+    The decay follows ``progress`` (0 to 1) when given: a time budget's share already trained
+    (see ``Trainer.time_budgeted``). Otherwise it is a pure function of the step (over
+    ``--max-steps``, else ``--decay-steps``), so a resumed run follows exactly the same schedule.
     """
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    total = cfg.max_steps if cfg.max_steps else cfg.decay_steps
-    span = max(1, total - cfg.warmup_steps)
-    t = min(1.0, (step - cfg.warmup_steps) / span)
+    if progress is not None:
+        t = min(1.0, max(0.0, progress))
+    else:
+        total = cfg.max_steps if cfg.max_steps else cfg.decay_steps
+        span = max(1, total - cfg.warmup_steps)
+        t = min(1.0, (step - cfg.warmup_steps) / span)
     low = cfg.lr * cfg.min_lr_ratio
     return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * t))
 
@@ -109,8 +152,8 @@ class Trainer:
         self.vocab: Vocab = corpus.vocab
         self.run = run.ensure() if run is not None else None
         self.device = pick_device(device or cfg.device)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        # CPU threads: measured on the training steps themselves (core/threads.py), or as given
+        self.thread_tuner = ThreadTuner(torch.set_num_threads, fixed=cfg.threads) if self.device.type == "cpu" else None
         torch.manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
 
@@ -132,8 +175,17 @@ class Trainer:
             embed=cfg.embed,
             dropout=cfg.dropout,
         )
+        check_memory(self.model_cfg, cfg.batch_size, cfg.seq_len, self.device)
         with out_of_memory_as_error():
             self.model = CharRNN(self.model_cfg).to(self.device)
+            # The averaged model: evaluations, samples and checkpoints' readers use it (see ema_decay).
+            self.ema_model: CharRNN | None = None
+            if cfg.ema_window > 0:
+                self.ema_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+            self._params: list[torch.Tensor] = list(self.model.parameters())
+            self._ema_params: list[torch.Tensor] = (
+                list(self.ema_model.parameters()) if self.ema_model is not None else []
+            )
             self.precision = precision or choose_precision(
                 cfg.precision,
                 self.device.type,
@@ -172,9 +224,14 @@ class Trainer:
         # Each rollback after a NaN/inf loss (session.py) lowers the learning rate by a factor;
         # it is part of the state, so a resumed run keeps the lower rate and continues exactly.
         self.lr_scale = 1.0
+        # How much of a time budget's decay is done (0 to 1): the session advances it with the
+        # training time, so the decay ends when the budget does whatever the machine's load.
+        self.schedule_progress = 0.0
         # Training time of the whole run, resumed parts included (the session keeps it up to date
         # before each save), so a resumed run's clock and its curves against time go on from here.
         self.trained_s = 0.0
+        self.start_notes: list[str] = []  # warnings the session says when it starts (a resume's)
+        self.resumed_from: Path | None = None  # the checkpoint this trainer was loaded from
         with out_of_memory_as_error():
             self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
         # (step, loss, grad norm, lr, skipped) per step; the tensors stay on the device
@@ -182,8 +239,24 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     @property
+    def time_budgeted(self) -> bool:
+        """Whether the learning rate decays over training time (--max-minutes without --max-steps)."""
+        return self.cfg.max_minutes is not None and self.cfg.max_steps is None
+
+    @property
     def lr(self) -> float:
-        return lr_at(self.step, self.cfg) * self.lr_scale
+        return lr_at(self.step, self.cfg, self.schedule_progress if self.time_budgeted else None) * self.lr_scale
+
+    def ema_decay(self, step: int) -> float:
+        """The averaged weights follow the last ``ema_window`` of the steps so far (a window that
+        grows with the run): an average over a trajectory that wanders at a high learning rate is
+        what a decayed learning rate would give, at every moment of an open-ended run."""
+        return max(0.0, 1.0 - 1.0 / max(1.0, self.cfg.ema_window * step))
+
+    @property
+    def eval_model(self) -> CharRNN:
+        """The model evaluations and samples read: the averaged weights when there are any."""
+        return self.ema_model if self.ema_model is not None else self.model
 
     @property
     def epoch_progress(self) -> float:
@@ -220,6 +293,9 @@ class Trainer:
             scaler.step(self.optimizer)
             scaler.update()
             skipped = scaler.scale(self._one) < before
+        if self.ema_model is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(self._ema_params, self._params, 1.0 - self.ema_decay(self.step + 1))
         self.hidden = detach_state(state)
         self.step += 1
         self.tokens += x.numel()
@@ -260,7 +336,9 @@ class Trainer:
         copies, about 100 MB), whatever the vocabulary."""
         rows = self.val_x.size(0)
         chunk = max(1, min(chunk, EVAL_LOGITS // max(1, rows * self.vocab.size)))
-        self.model.eval()
+        model = self.eval_model
+        was_training = model.training
+        model.eval()
         try:
             total, count, state = 0.0, 0, None
             x_all, y_all = self.val_x.to(self.device), self.val_y.to(self.device)
@@ -269,13 +347,13 @@ class Trainer:
                     on_progress(a / x_all.size(1))
                 x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
-                    logits, state = self.model(x, state)
+                    logits, state = model(x, state)
                 total += F.cross_entropy(
                     logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum"
                 ).item()
                 count += y.numel()
         finally:
-            self.model.train()
+            model.train(was_training)
         val = total / count
         self.last_val = val
         self.last_val_step = self.step
@@ -298,7 +376,7 @@ class Trainer:
         Always in fp32, whatever the training precision (no autocast here): a sample reads the
         fp32 weights the optimiser keeps, with its own generator."""
         return generate(
-            self.model,
+            self.eval_model,
             self.vocab,
             length,
             temperature=self.cfg.temperature if temperature is None else temperature,
@@ -321,6 +399,7 @@ class Trainer:
             "vocab": self.vocab.to_dict(),
             "corpus": str(self.corpus.path) if self.corpus.path else None,
             "model": self.model.state_dict(),
+            **({"ema_model": self.ema_model.state_dict()} if self.ema_model is not None else {}),
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
             "epoch": self.epoch,
@@ -329,6 +408,7 @@ class Trainer:
             "best_val": self.best_val,
             "last_val": self.last_val,
             "lr_scale": self.lr_scale,
+            "schedule_progress": self.schedule_progress,
             "trained_s": self.trained_s,
             "hidden": [t.detach().cpu() for t in state_tensors(self.hidden)],
             "rng": rng,
@@ -347,6 +427,8 @@ class Trainer:
             raise CheckpointError("checkpoint does not match this model: " + ", ".join(diff))
         try:
             self.model.load_state_dict(ck["model"])
+            if self.ema_model is not None:  # a checkpoint without averaged weights starts them afresh
+                self.ema_model.load_state_dict(ck.get("ema_model", ck["model"]))
             self.optimizer.load_state_dict(ck["optimizer"])
             for group in self.optimizer.param_groups:  # the optimiser's saved settings yield to this run's
                 group["weight_decay"] = self.cfg.weight_decay
@@ -366,6 +448,7 @@ class Trainer:
             last_val = ck.get("last_val")
             self.last_val = None if last_val is None else float(last_val)
             self.lr_scale = float(ck.get("lr_scale", 1.0))
+            self.schedule_progress = min(1.0, max(0.0, float(ck.get("schedule_progress", 0.0))))
             self.trained_s = float(ck.get("trained_s", 0.0))
             hidden = [t.to(self.device) for t in ck["hidden"]]
             want = (self.cfg.layers, self.cfg.batch_size, self.cfg.hidden)
@@ -407,7 +490,7 @@ class Trainer:
     def weights_finite(self) -> bool:
         """One host sync: every parameter is a finite number (checked before each save)."""
         with torch.no_grad():
-            return bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+            return bool(torch.stack([torch.isfinite(p).all() for p in (*self._params, *self._ema_params)]).all())
 
     def save(self, reason: str = "manual", path: str | Path | None = None) -> Path:
         """Write the full training state atomically; to the run's latest.pt unless ``path`` is given."""
@@ -425,6 +508,9 @@ class Trainer:
             "vocab_size": self.vocab.size,
             "corpus": str(self.corpus.path) if self.corpus.path else None,
             "n_params": self.model.num_params(),
+            "train_chars": self.train_chars,
+            "val_chars": self.val_chars,
+            "batches_per_epoch": len(self.batches),
             "device": str(self.device),
             "precision": self.precision.record(),
         }
@@ -455,7 +541,7 @@ def load_for_inference(path: str | Path, device: str = "cpu") -> tuple[CharRNN, 
         vocab = Vocab.from_dict(ck["vocab"])
         mcfg = ModelConfig(**ck["model_config"])
         model = CharRNN(mcfg).to(dev)
-        model.load_state_dict(ck["model"])
+        model.load_state_dict(ck.get("ema_model", ck["model"]))  # the averaged weights, when kept
     except (KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{path} is damaged or from another version ({str(exc).splitlines()[0][:120]})") from None
     model.eval()

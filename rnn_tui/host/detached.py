@@ -134,7 +134,8 @@ def main(argv: list[str]) -> int:
             case ev.Evaluated():
                 log(f"step {e.step}: val loss {e.val_loss:.4f} (best {e.best_val:.4f})")
             case ev.CheckpointSaved():
-                log(f"saved {e.path} at step {e.step} ({e.reason})")
+                said = "resumed from" if e.reason == "resumed" else "saved"
+                log(f"{said} {e.path} at step {e.step} ({e.reason})")
             case ev.Notice():
                 log(f"{e.level}: {e.message}")
             case ev.Finished():

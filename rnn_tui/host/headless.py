@@ -14,13 +14,15 @@ import queue
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnn_tui.core import events as ev
-from rnn_tui.core.text import visible_fields
+from rnn_tui.core.invocation import command
+from rnn_tui.core.text import visible, visible_fields
 from rnn_tui.host.request import LaunchError, TrainRequest
 from rnn_tui.host.serve import serve_session
 
@@ -69,6 +71,7 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     )
     task = bar.add_task("training", total=None, info="")
     last = {"loss": math.nan, "rate": 0.0, "lr": 0.0, "gnorm": 0.0, "epoch": 0.0}
+    said: dict[str, object] = {"saved": None}
     print_line = bar.console.print
 
     def show(e: ev.Event) -> None:
@@ -108,7 +111,9 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
                 print_line(f"[dim]--- sample at step {e.step} (T={e.temperature:g}) ---[/dim]")
                 print_line(e.prime + e.text, markup=False, highlight=False)
                 print_line("[dim]---[/dim]")
-            case ev.CheckpointSaved() if e.reason in ("manual", "final"):
+            case ev.CheckpointSaved() if e.reason in ("manual", "final") and (e.path, e.step) != said["saved"]:
+                # (a stop saves, evaluates, then saves the same step again with its loss: said once)
+                said["saved"] = (e.path, e.step)
                 print_line(f"saved {e.path} (step {e.step})", soft_wrap=True, markup=False)
             case ev.Notice():
                 print_line(f"{e.level}: {e.message}", markup=False)
@@ -150,15 +155,20 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
             on_stop_signal=on_stop_signal,
         )
     finally:
-        bar.stop()
+        if bar.live.is_started:  # (stopping a bar never started prints an empty line)
+            bar.stop()
     if done.reason == "refused":
         raise LaunchError(done.error or "the run could not start")
     if done.error:
         return 1
+    how = "stopped" if done.reason == "stopped" else f"finished ({done.reason})"
+    lines = [f"{how} at step {done.step}; checkpoint {done.checkpoint}"]
+    if done.checkpoint:
+        more = ["--max-steps", str(done.step * 2)] if done.reason == "max-steps" else []
+        lines.append(f"resume with: {command('train', '--resume', Path(done.checkpoint).parent.parent, *more)}")
     try:
-        console.print(
-            f"finished ({done.reason}) at step {done.step}; checkpoint {done.checkpoint}", soft_wrap=True, markup=False
-        )
+        for line in lines:
+            console.print(visible(line), soft_wrap=True, markup=False)
     except (OSError, ValueError):
         pass
     return 0

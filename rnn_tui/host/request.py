@@ -158,6 +158,13 @@ def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trai
         )
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
+    trainer.resumed_from = ck_path
+    trained_on = ck.get("corpus")
+    if isinstance(trained_on, str) and trained_on and Path(trained_on).resolve() != corpus.path:
+        trainer.start_notes.append(
+            f"this run was trained on {trained_on} and goes on with {corpus_path}: its losses from here on are "
+            f"not comparable with the earlier ones"
+        )
     if cfg.max_steps is not None and trainer.step >= cfg.max_steps:
         raise CheckpointError(
             f"this run is already at step {trainer.step:,}, its --max-steps; resume with a larger --max-steps"

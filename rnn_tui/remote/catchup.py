@@ -109,7 +109,10 @@ class CatchUp:
         record = read_json_object(run.config) or {}
         found_cfg = record.get("config")
         cfg: dict[str, Any] = found_cfg if isinstance(found_cfg, dict) else {}
-        vals = [r["val_loss"] for r in run.history() if r.get("kind") == "val"]
+        rows = run.history()
+        vals = [r["val_loss"] for r in rows if r.get("kind") == "val"]
+        trains = [r for r in rows if r.get("kind") == "train"]
+        anchors = [r for r in rows if _positive(r.get("train_s"))]  # time and characters, now and then
         max_steps = cfg.get("max_steps")
         max_minutes = cfg.get("max_minutes")
         found = cls()
@@ -121,9 +124,9 @@ class CatchUp:
                 vocab_size=_int(record.get("vocab_size")),
                 n_params=_int(record.get("n_params")),
                 device=str(record.get("device") or "?"),
-                train_chars=0,
-                val_chars=0,
-                batches_per_epoch=0,
+                train_chars=_int(record.get("train_chars")),
+                val_chars=_int(record.get("val_chars")),
+                batches_per_epoch=_int(record.get("batches_per_epoch")),
                 step=step,
                 best_val=min(vals) if vals else None,
                 last_val=vals[-1] if vals else None,
@@ -132,6 +135,25 @@ class CatchUp:
                 precision=_precision(record.get("precision")),
             )
         )
+        if trains:  # the stats panel's numbers as they were when the run ended
+            last = trains[-1]
+            total_s = float(anchors[-1]["train_s"]) if anchors else 0.0
+            tokens = _int(anchors[-1].get("tokens")) if anchors else 0
+            per_epoch = _int(record.get("batches_per_epoch")) * _int(cfg.get("batch_size")) * _int(cfg.get("seq_len"))
+            found.observe(
+                ev.Progress(
+                    steps=[],
+                    losses=[],
+                    step=step,
+                    epoch=tokens / per_epoch if per_epoch else 0.0,
+                    lr=float(last["lr"]) if _positive(last.get("lr")) else 0.0,
+                    grad_norm=float(last["grad_norm"]) if _positive(last.get("grad_norm")) else float("nan"),
+                    chars_per_s=0.0,
+                    elapsed_s=0.0,
+                    tokens=tokens,
+                    total_s=total_s,
+                )
+            )
         samples, _ = read_jsonl(run.samples, tail_bytes=SAMPLES_TAIL_BYTES)
         for s in samples[-SAMPLES_KEPT:]:
             step_of = s.get("step")
@@ -149,8 +171,12 @@ class CatchUp:
                     top_k=_int(top_k),
                 )
             )
+        saved_step = status.get("saved_step")
+        if run.latest.exists() and isinstance(saved_step, int) and not isinstance(saved_step, bool):
+            found.observe(ev.CheckpointSaved(saved_step, str(run.latest), "periodic"))
         crashed = state == "crashed"
-        reason = str(status.get("reason") or ("crashed" if crashed else "stopped"))
+        # the same word as rnn-tui runs: a killed trainer's run is "crashed", not its last reason
+        reason = state if state in ("crashed", "damaged") else str(status.get("reason") or "stopped")
         error = status.get("error")
         if not error and crashed:
             error = f"the trainer was killed; resume with: {command('train', '--resume', run.path)}"

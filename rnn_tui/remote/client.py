@@ -153,6 +153,14 @@ class HistoryLink:
         except (OSError, ValueError):
             raise AttachError(f"{self.run_dir} has no readable config.json; is it a run directory?") from None
         self.pending = record.events(RunDir(self.run_dir))
+        if info.state == "damaged":
+            self.pending.append(
+                ev.Notice(
+                    "warning",
+                    "this run's config.json or trainer.json is damaged (not what a "
+                    "trainer writes): what could be read is shown",
+                )
+            )
 
     def send(self, command: ev.Command) -> None:
         pass  # nothing to steer: the app greys the trainer's keys out once it has the Finished event

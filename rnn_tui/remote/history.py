@@ -281,7 +281,18 @@ def describe_runs(histories: Sequence[RunHistory]) -> list[str]:
     labels = []
     for s, h in zip(shown, histories):
         labels.append(" · ".join(s[k] for k in keys if k in s) or h.name)
+    names = [h.name for h in histories]
     return [
-        f"{label} · {h.name}" if labels.count(label) > 1 and label != h.name else label
+        f"{short_name(h.name, names)} · {label}" if labels.count(label) > 1 and label != h.name else label
         for label, h in zip(labels, histories)
     ]
+
+
+def short_name(name: str, names: Sequence[str]) -> str:
+    """The end of ``name`` that tells it from the other ``names`` (run names differ at their
+    end, the time they started): "…105153" rather than a name a legend would cut."""
+    others = [n for n in names if n != name]
+    for n in range(6, len(name)):
+        if not any(o.endswith(name[-n:]) for o in others):
+            return "…" + name[-n:]
+    return name

@@ -314,7 +314,8 @@ def find_run(arg: str | None, runs_dir: Path) -> Path:
                 return candidate
         if p.is_file() and p.parent.name == "checkpoints":
             return p.parent.parent
-        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: {command('runs')})")
+        listing = command("runs") if Path(runs_dir) == Path("runs") else command("runs", "--runs-dir", runs_dir)
+        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: {listing})")
     runs = list_runs(runs_dir)
     if not runs:
         raise RunDirError(f"no runs in {runs_dir}/ (start one with: {command('train', 'CORPUS', '--detach')})")

@@ -211,9 +211,10 @@ class RnnTuiApp(App[int]):
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         self.set_class(small, "too-small")
         if small:
+            q = "q leaves; the trainer goes on" if self.viewer else "q saves and quits"
             self.too_small.update(
-                f"Terminal too small: {w}x{h}. rnn-tui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
-                "Training goes on; enlarge the window (q quits and saves)."
+                f"Terminal too small: {w}x{h}.\nrnn-tui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
+                f"Training goes on; enlarge the window ({q})."
             )
 
     # ------------------------------------------------------------------ events from the trainer
@@ -256,8 +257,12 @@ class RnnTuiApp(App[int]):
                     s.speed_history.append(e.chars_per_s)
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
                 s.tokens, s.total_s = e.tokens, e.total_s
+                if e.threads is not None:
+                    s.threads = e.threads  # the tuner's choice, as it changes
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
+                if e.losses and s.train_loss is None:
+                    s.train_loss = e.losses[-1]  # a run that is not training: where it stopped
                 for step, loss in zip(e.val_steps, e.val_losses):
                     self.plot.add_val(step, loss)
                 s.val_history[:0] = e.val_losses  # the evaluations before this screen joined
@@ -326,7 +331,11 @@ class RnnTuiApp(App[int]):
 
     def on_finished(self, e: ev.Finished) -> None:
         self.finished = e
-        self.stats.state = "failed" if e.error else "finished"
+        # the words rnn-tui runs uses: stopped (it can go on), crashed, damaged, failed, finished
+        if e.reason in ("stopped", "crashed", "damaged"):
+            self.stats.state = e.reason
+        else:
+            self.stats.state = "failed" if e.error else "finished"
         self.stats.state_detail = ""
         self.refresh_bindings()
         if self.quitting or self.started is None:

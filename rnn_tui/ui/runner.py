@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.core.invocation import command
+from rnn_tui.core.runs import RunDir
 from rnn_tui.core.text import visible
 from rnn_tui.host.request import LaunchError, TrainRequest
 
@@ -78,6 +79,12 @@ def run_live_app(request: TrainRequest) -> int:
         print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
         more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
         print(f"resume with: {command('train', '--resume', run_dir)}{more}")
+    elif fin is None and app.started is not None and app.started.run_dir:
+        # left before the trainer said it had stopped (q twice): it saved on its way out
+        run = RunDir(app.started.run_dir)
+        if run.latest.exists():
+            print(f"rnn-tui: the trainer saved {run.latest} and stopped")
+            print(f"resume with: {command('train', '--resume', run.path)}")
     return app.return_code or 0
 
 
@@ -100,7 +107,6 @@ def hand_over_to_background(request: TrainRequest, run_dir: Path) -> int:
 def run_viewer_app(run_dir: Path, theme: str | None = None) -> int:
     """The live app on a run started elsewhere: live if it trains, else its history. Leaving it
     never stops the trainer."""
-    from rnn_tui.core.runs import RunDir
     from rnn_tui.ui.web import end_with_serve
 
     end_with_serve()  # a browser tab's viewer (rnn-tui serve) ends with the serve process

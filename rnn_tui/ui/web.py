@@ -78,7 +78,10 @@ def serve_viewer(
     server = make_server(run_dir, secret)
 
     def announce(address: str, forward: str) -> None:
-        say(f"serving a viewer of {run_dir} (Ctrl+C stops serving; the run goes on)")
+        from rnn_tui.remote.status import live_trainer
+
+        goes_on = "the run goes on" if live_trainer(run_dir) is not None else "the run is not training: its history"
+        say(f"serving a viewer of {run_dir} (Ctrl+C stops serving; {goes_on})")
         say(f"  open: {address}/?token={secret}")
         say(f"  {forward}")
         if unix_socket is None and host not in LOCAL_HOSTS:

@@ -649,14 +649,14 @@ def test_evaluation_memory_is_bounded_whatever_the_vocabulary(tmp_path):
         read_corpus(path, max_vocab=n),
     )
     sizes = []
-    forward = trainer.model.forward
+    forward = trainer.eval_model.forward  # the weights evaluation reads
 
     def recording(x, state=None):
         logits, state = forward(x, state)
         sizes.append(logits.numel())
         return logits, state
 
-    trainer.model.forward = recording  # type: ignore[method-assign]
+    trainer.eval_model.forward = recording  # type: ignore[method-assign]
     val = trainer.evaluate()
     assert math.isfinite(val) and sizes
     assert max(sizes) <= trainer_module.EVAL_LOGITS  # 32 MB of float32 logits at most

@@ -34,11 +34,14 @@ STATE_STYLE = {
     "stopping": "$warning",
     "finished": "$text-muted",
     "failed": "$error",
+    "stopped": "$text-muted",
+    "crashed": "$error",
+    "damaged": "$error",
     "resuming": "$success",
 }
 
 
-IDLE = ("paused", "finished", "failed", "stopping")
+IDLE = ("paused", "finished", "failed", "stopping", "stopped", "crashed", "damaged")
 FEW_STEPS = 10  # an epoch of fewer steps (a tiny corpus) is counted whole: no fraction, no eta to its end
 
 
