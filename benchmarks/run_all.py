@@ -43,6 +43,12 @@ SCRIPTS = [
     ),
     ("gpu_smoke", "every precision on a CUDA GPU (skipped without one)", [], ["--steps", "25"]),
     (
+        "explorer_speed",
+        "the explorer: every view's compute time, training speed with it open",
+        [],
+        ["--quick"],
+    ),
+    (
         "big_corpus",
         "a 1 GB corpus: time to the first step and peak memory",
         [],

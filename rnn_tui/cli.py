@@ -411,6 +411,37 @@ def sample(
 
 
 @app.command(cls=RnnTuiCommand)
+def explore(
+    target: str = typer.Argument(
+        ..., metavar="RUN|CHECKPOINT", help="A run directory or its name, or a checkpoint file."
+    ),
+    text: Optional[Path] = typer.Option(
+        None, "--text", metavar="FILE", help="Probe text (default: a passage of the validation split)."
+    ),
+    chars: int = typer.Option(2000, "--chars", metavar="N", help="Probe length in characters, 2 to 10,000."),
+    json_out: bool = typer.Option(False, "--json", help="Print every view as one JSON object instead of the screen."),
+    save_npz: Optional[Path] = typer.Option(
+        None, "--save-npz", metavar="PATH", help="Save h, c, the gates and the text as .npz (no screen)."
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
+    theme: Optional[str] = typer.Option(None, help="Colour theme of the screen."),
+) -> None:
+    """Inside a model: cells that track the text, next-character guesses, gates, memory."""
+    if json_out or save_npz is not None:
+        import json
+
+        from rnn_tui.host.explore_offline import explore_to_json
+
+        found = explore_to_json(target, runs_dir, text, chars, save_npz)
+        if json_out:
+            typer.echo(json.dumps(found, ensure_ascii=False))
+        return
+    from rnn_tui.ui.runner import run_explorer_app
+
+    raise typer.Exit(run_explorer_app(target, runs_dir, text, chars, theme))
+
+
+@app.command(cls=RnnTuiCommand)
 def info(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint file or a run directory."),
 ) -> None:

@@ -54,7 +54,32 @@ class Stop:
     save: bool = True
 
 
-Command = Union[Pause, Resume, SampleNow, SaveNow, SetSampling, Stop]
+EXPLORE_MAX_CHARS = 10_000  # the longest probe text; core/explore.py may shorten it for a big model
+
+
+@dataclass(frozen=True)
+class Explore:
+    """Compute the explorer's views (``rnn_tui/core/explore.py``) from the current weights, on
+    ``text`` (``None``: a passage of the validation split), at most ``chars`` characters long.
+    ``refresh`` marks a timer's request, which the trainer may put off to stay within its budget
+    of training time. ``asker`` is set by the control server to route the answer to the viewer
+    that asked ("" is the trainer's own front end)."""
+
+    text: str | None = None
+    chars: int = 2000
+    refresh: bool = False
+    asker: str = ""
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.chars <= EXPLORE_MAX_CHARS:
+            raise ValueError(f"chars must be between 2 and {EXPLORE_MAX_CHARS:,} (got {self.chars})")
+        if self.text is not None and not 2 <= len(self.text) <= EXPLORE_MAX_CHARS:
+            raise ValueError(f"text must have between 2 and {EXPLORE_MAX_CHARS:,} characters")
+        if len(self.asker) > 64:
+            raise ValueError("asker is longer than 64 characters")
+
+
+Command = Union[Pause, Resume, SampleNow, SaveNow, SetSampling, Stop, Explore]
 
 # ---------------------------------------------------------------- events (trainer -> front end)
 
@@ -130,6 +155,43 @@ class Probed:
     c: np.ndarray | None
 
 
+@dataclass(frozen=True, eq=False)
+class Explored:
+    """The explorer's views for one probe (answer to ``Explore``; see ``core/explore.py``).
+
+    ``text`` has one character per position; ``h`` and ``c`` are shaped (layers, len(text), hidden)
+    (``c`` raw, LSTM only); ``top_chars`` holds ``top_probs.shape[1]`` guesses per position for
+    the character after it; ``p_next[t]`` is the probability given to ``text[t + 1]``;
+    ``saturation`` is (layers, 3 gates: input/forget/output, 2: below 0.1/above 0.9, hidden)."""
+
+    asker: str
+    step: int
+    text: str
+    cell: str
+    h: np.ndarray
+    c: np.ndarray | None
+    top_chars: str
+    top_probs: np.ndarray
+    p_next: np.ndarray
+    loss: float
+    cells: list[dict]  # {"property", "layer", "state", "unit", "r"}, best per property, highest |r| first
+    saturation: np.ndarray | None
+    memory_k: list[int]
+    memory_grad: list[float]
+    memory_flip: list[float]
+    seq_len: int
+    seconds: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ExploreFailed:
+    """The explorer's views could not be computed for ``asker`` (out of memory, say)."""
+
+    asker: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class History:
     """The loss curves logged so far (metrics.jsonl): sent when a resumed run starts, and to a
@@ -186,6 +248,8 @@ Event = Union[
     Evaluated,
     Sampled,
     Probed,
+    Explored,
+    ExploreFailed,
     StateChanged,
     SamplingChanged,
     CheckpointSaved,

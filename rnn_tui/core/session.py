@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from . import events as ev
 from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
+from .explorer import Explorer
 from .trainer import StepRecord, Trainer
 
 
@@ -93,6 +94,7 @@ class Session:
         self.rollbacks = 0  # in a row: reset by a good state past the step that failed
         self.fail_step = -1
         self.total_rollbacks = 0
+        self.explorer = Explorer()  # the explorer screen's requests, answered between steps
         self.skipped_steps = 0  # updates the loss scaler skipped (fp16), this session
         self.skipped_in_a_row = 0
         # the last evaluation: its step (on the --eval-every grid at the start), when, what it cost
@@ -153,6 +155,8 @@ class Session:
             self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime, cmd.ticket))
         elif isinstance(cmd, ev.Stop):
             self.stop_requested = cmd
+        elif isinstance(cmd, ev.Explore):
+            self.explorer.ask(cmd)
         else:
             self.emit(ev.Notice("warning", f"ignored unknown command {type(cmd).__name__}"))
 
@@ -394,6 +398,17 @@ class Session:
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
 
+    def explore(self) -> None:
+        """Answer the explorer's requests from the weights samples use (the averaged ones, as
+        ``rnn-tui explore`` reads them from a checkpoint). Its passes run on copies of them and
+        leave the training state (gradients, optimiser, hidden state, RNG) untouched."""
+        self.post_progress()  # explore good weights (this rolls back from NaN ones)
+        t = self.t
+        val = t.corpus.split(t.cfg.val_fraction)[1]
+        version = (t.step, self.active_s, self.total_rollbacks)  # the weights: a rollback repeats steps
+        for answer in self.explorer.serve(t.eval_model, t.vocab, val, t.step, t.cfg.seq_len, version):
+            self.emit(answer)
+
     def save(self, reason: str) -> str | None:
         if self.t.run is None:
             return None
@@ -479,6 +494,8 @@ class Session:
                     self.sample_requested = False
                     self.sample()
                     next_sample = time.monotonic() + cfg.sample_every_s
+                if self.explorer.due(training=not self.paused):
+                    self.explore()
                 if self.paused:
                     self.post_progress()
                     self.set_state("paused")

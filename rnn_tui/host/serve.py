@@ -89,6 +89,17 @@ def fanout(*sinks: Emit) -> Emit:
     return emit
 
 
+def own_answers(emit: Emit) -> Emit:
+    """The host's own sink: the explorer's answers to viewers go to them alone (the control server
+    routes those)."""
+
+    def sink(e: ev.Event) -> None:
+        if not (isinstance(e, (ev.Explored, ev.ExploreFailed)) and e.asker):
+            emit(e)
+
+    return sink
+
+
 class StartInterrupted(BaseException):
     """A stop signal came while the session was starting: the start is abandoned, nothing kept."""
 
@@ -171,7 +182,7 @@ class _Start:
         self.lock: RunLock | None = None
         self.server: ControlServer | None = None
         self.status: StatusFile | None = None
-        self.sinks: list[Emit] = [emit]
+        self.sinks: list[Emit] = [own_answers(emit)]
 
     def refuse(self, message: str) -> ev.Finished:
         done = ev.Finished(reason="refused", step=0, checkpoint=None, error=message)

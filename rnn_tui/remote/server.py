@@ -15,6 +15,8 @@ host (``rnn_tui/host/serve.py``).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import queue
 import socket
@@ -37,6 +39,7 @@ LOG_PER_S = 1.0  # ... then this many a second on average (the rest are counted,
 LOG_MAX_BYTES = 1 << 20  # control.log is moved to control.log.1 past this: at most 2 MB on disk
 VIEWER_QUEUE = 2000  # frames (a few minutes of events) before a stuck viewer is dropped
 _PEERCRED = struct.Struct("3i")
+_viewer_ids = itertools.count(1)
 
 
 class _Viewer:
@@ -44,12 +47,13 @@ class _Viewer:
         self.server = server
         self.conn = conn
         self.peer = peer
+        self.ident = f"viewer-{next(_viewer_ids)}"  # an explorer's answers go to this viewer only
         self.outbox: queue.Queue = queue.Queue(VIEWER_QUEUE)
         self.closed = threading.Event()
         threading.Thread(target=self._send_loop, name=f"viewer-send-{peer}", daemon=True).start()
         threading.Thread(target=self._read_loop, name=f"viewer-read-{peer}", daemon=True).start()
 
-    def offer(self, frame: bytes) -> None:
+    def offer(self, frame: bytes | ev.Explored | ev.ExploreFailed) -> None:
         try:
             self.outbox.put_nowait(frame)
         except queue.Full:
@@ -75,7 +79,7 @@ class _Viewer:
                 frame = self.outbox.get()
                 if frame is None:
                     break
-                self.conn.sendall(frame)
+                self.conn.sendall(frame if isinstance(frame, bytes) else wire.encode(frame))
         except OSError:
             pass
         finally:
@@ -95,6 +99,8 @@ class _Viewer:
                     except wire.WireError as exc:
                         self.refuse(str(exc))
                         continue
+                    if isinstance(command, ev.Explore):  # whatever it says, the answer comes back here
+                        command = dataclasses.replace(command, asker=self.ident)
                     self.server.submit(command)
                 if reader.error:  # oversized: the stream cannot be followed any more
                     self.refuse(reader.error)
@@ -266,6 +272,12 @@ class ControlServer:
 
     # ------------------------------------------------------------------ events (trainer thread)
     def publish(self, e: ev.Event) -> None:
+        if isinstance(e, (ev.Explored, ev.ExploreFailed)):  # an answer for one viewer (megabytes)
+            with self.lock:
+                asker = [v for v in self.viewers if v.ident == e.asker]
+            for v in asker:
+                v.offer(e)  # encoded on the viewer's sending thread, not the trainer's
+            return
         with self.lock:
             self.record.observe(e)
             viewers = list(self.viewers)

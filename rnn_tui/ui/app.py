@@ -23,6 +23,7 @@ from textual.widgets import Footer, Static
 from rnn_tui.core import events as ev
 from rnn_tui.core.text import visible_fields
 from rnn_tui.host.links import TrainerLink
+from rnn_tui.ui.explorer import ExploreOptions, ExplorerScreen, RunContext
 from rnn_tui.ui.runs_screen import RunsScreen
 from rnn_tui.ui.sampling import SharedSampling
 from rnn_tui.ui.themes import VARIABLE_DEFAULTS, default_theme, register_themes
@@ -56,6 +57,8 @@ class RnnTuiApp(App[int]):
         Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+", group=TEMPERATURE),
         Binding("minus,underscore", "temperature(-1)", "Temp -", key_display="-", group=TEMPERATURE),
         Binding("r", "runs", "Runs"),
+        # not in the footer: at 80 columns it would push q out (? lists it, and the palette)
+        Binding("e", "explore", "Explore", show=False),
         Binding("k", "cycle_top_k", "Top-k", show=False),
         Binding("p", "edit_prime", "Prime", show=False),
         Binding("l", "plot('toggle_log_y')", "Log y", show=False),
@@ -99,6 +102,7 @@ class RnnTuiApp(App[int]):
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
         "runs": "Runs side by side: this run's curves with other runs'",
+        "explore": "Explorer: cells, finder, guesses, gates, memory (esc: back)",
         "detach": "Detach: training goes on in the background (attach returns)",
         "leave": "Leave: close this viewer; the trainer goes on (ctrl+c too)",
         "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
@@ -107,7 +111,14 @@ class RnnTuiApp(App[int]):
         "quit_no_save": "Quit without saving (asks first)",
     }
 
-    def __init__(self, link: TrainerLink, theme: str | None = None, title: str = "", viewer: bool = False) -> None:
+    def __init__(
+        self,
+        link: TrainerLink,
+        theme: str | None = None,
+        title: str = "",
+        viewer: bool = False,
+        explore: ExploreOptions | None = None,
+    ) -> None:
         super().__init__()
         self.link = link
         self.viewer = viewer  # watching a trainer started elsewhere (rnn-tui attach)
@@ -127,6 +138,10 @@ class RnnTuiApp(App[int]):
         self.events_seen = 0
         self.last_best_toast = time.monotonic()
         self.warned_unknown: list[str] = []
+        # the explorer screen, made on first use (rnn-tui explore opens on it)
+        self.explorer: ExplorerScreen | None = None
+        self.explore_options = explore or ExploreOptions()
+        self.explore_first = explore is not None
 
     def terminal_color_system(self) -> str | None:
         """The terminal's colour depth as Rich detects it (COLORTERM, TERM); a browser tab
@@ -169,6 +184,8 @@ class RnnTuiApp(App[int]):
         for w in self.theme_warnings:
             self.notify(w, severity="warning")
         self.check_size()
+        if self.explore_first:
+            self.action_explore()
         if not self.is_headless:
             # `kill PID` (SIGTERM) quits as q does: the trainer saves, the terminal is restored
             import asyncio
@@ -284,6 +301,11 @@ class RnnTuiApp(App[int]):
             case ev.Notice():
                 severity = {"info": "information", "warning": "warning"}.get(e.level, "error")
                 self.notify(e.message, severity=severity, timeout=6, markup=False)  # type: ignore[arg-type]
+            case ev.Explored() | ev.ExploreFailed() if self.explorer is not None:
+                if isinstance(e, ev.Explored):
+                    self.explorer.show_result(e)
+                else:
+                    self.explorer.show_failure(e.reason)
             case ev.Started():
                 self.on_started(e)
             case ev.Finished():
@@ -323,6 +345,8 @@ class RnnTuiApp(App[int]):
             return
         if e.error:
             self.notify(f"training stopped: {e.error}", severity="error", timeout=30, markup=False)
+        elif self.explore_first:
+            pass  # rnn-tui explore: not a run ending now; the explorer's title says what it shows
         elif self.viewer:
             self.notify(
                 f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.",
@@ -340,6 +364,8 @@ class RnnTuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.screen, RunsScreen) and action in self.MAIN_SCREEN_ACTIONS:
             return False  # the runs screen has its own keys; the trainer's wait for the main screen
+        if isinstance(self.screen, ExplorerScreen) and action.split("(")[0] in {"plot", "heatmap", "runs"}:
+            return False  # keys for panels the explorer hides (its own n, c, r come first)
         if action in (self.VIEWER_ONLY if not self.viewer else self.OWNER_ONLY):
             return False  # not shown, and the key falls through to the other binding
         trainer_actions = {
@@ -434,6 +460,20 @@ class RnnTuiApp(App[int]):
 
     def action_heatmap(self, name: str) -> None:
         getattr(self.heatmap, f"action_{name}")()
+
+    def action_explore(self) -> None:
+        if self.explorer is None:
+            options = self.explore_options
+            self.explorer = ExplorerScreen(self.link.send, self.explorer_context, options.text, options.chars)
+        if not self.is_screen_installed("explorer"):
+            self.install_screen(self.explorer, name="explorer")
+        if self.screen is not self.explorer:
+            self.push_screen("explorer")
+
+    def explorer_context(self) -> RunContext:
+        training = self.finished is None and self.trainer_state not in ("paused", "finished", "failed")
+        run_dir = self.started.run_dir if self.started is not None else ""
+        return RunContext(step=self.stats.step or 0, training=training, run_dir=run_dir)
 
     def bindings(self) -> list[Binding]:
         return [b for b in self.BINDINGS if isinstance(b, Binding)]

@@ -19,17 +19,26 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        rows: list[tuple[str, str]],
+        title: str = "rnn-tui keys · esc closes · ↑↓ scroll",
+        note: str = "",
+    ) -> None:
         super().__init__()
         self.rows = rows
+        self.title_text = title
+        self.note = note
 
     def compose(self) -> ComposeResult:
         width = max((len(key) for key, _ in self.rows), default=3) + 2
         lines = [f"[b]{'key':<{width}}what it does[/b]"]
         lines += [f"[b $accent]{escape(key):<{width}}[/]{escape(text)}" for key, text in self.rows]
         with VerticalScroll(id="help-box"):
-            yield Label("rnn-tui keys · esc closes · ↑↓ scroll", id="help-title")
+            yield Label(self.title_text, id="help-title")
             yield Static("\n".join(lines), id="help-rows")
+            if self.note:
+                yield Static(self.note, id="help-note", markup=False)
 
 
 class PrimeInput(Input):
