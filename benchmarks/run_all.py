@@ -55,6 +55,12 @@ SCRIPTS = [
         ["--hidden", "32", "--steps", "10", "--corpus-mb", "4"],
     ),
     (
+        "explorer_speed",
+        "the explorer: every view's compute time, training speed with it open",
+        [],
+        ["--quick"],
+    ),
+    (
         "big_corpus",
         "a 1 GB corpus: time to the first step and peak memory",
         [],

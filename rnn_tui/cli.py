@@ -5,6 +5,7 @@ answers at once. Every ``RnnTuiError`` becomes one line and exit code 2, in one 
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -14,6 +15,8 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command, remember
+from rnn_tui.core.text import visible
 
 DEFAULT_COMMAND = "train"
 ERROR_EXIT = 2
@@ -57,6 +60,15 @@ class RnnTuiGroup(TyperGroup):
         elif args[0] in ("--help", "-h", "--version"):
             pass
         elif args[0] not in self.commands or (len(args) == 1 and Path(args[0]).is_file()):
+            word = args[0]
+            if not word.startswith("-") and not Path(word).exists():  # a corpus, or a command mistyped?
+                close = difflib.get_close_matches(word, list(self.commands), n=1, cutoff=0.75)
+                if close:
+                    typer.echo(
+                        f"rnn-tui: error: no command or file {visible(word)!r}; did you mean: {command(close[0])}?",
+                        err=True,
+                    )
+                    raise typer.Exit(ERROR_EXIT)
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
@@ -64,7 +76,8 @@ class RnnTuiGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except RnnTuiError as exc:
-            typer.echo(f"rnn-tui: error: {exc}", err=True)
+            # a message may quote a file name or a corpus: shown, never obeyed by the terminal
+            typer.echo(f"rnn-tui: error: {visible(str(exc))}", err=True)
             raise typer.Exit(ERROR_EXIT) from None
 
 
@@ -135,6 +148,9 @@ def train(
         False, "--bytes", help="Byte-level vocabulary: any file, any encoding.", rich_help_panel=DATA
     ),
     val_fraction: Optional[float] = config_option("val_fraction", "Fraction at the end held out for validation.", DATA),
+    max_vocab: Optional[int] = config_option(
+        "max_vocab", "Refuse a character vocabulary larger than this (--bytes has 256 symbols).", DATA
+    ),
     batch_size: Optional[int] = config_option("batch_size", "Streams per batch.", DATA),
     seq_len: Optional[int] = config_option("seq_len", "Truncated-BPTT length.", DATA),
     cell: Optional[str] = config_option("cell", "lstm, gru or rnn.", MODEL),
@@ -238,10 +254,11 @@ def train(
 
         run_dir, pid = start_detached(request)
         typer.echo(f"training in the background: {run_dir} (pid {pid})")
-        typer.echo(f"  watch and steer it:  rnn-tui attach {run_dir}")
-        typer.echo(
-            "  list runs:           rnn-tui runs" + (f" --runs-dir {runs_dir}" if runs_dir != Path("runs") else "")
-        )
+        typer.echo(f"  watch and steer it:  {command('attach', run_dir)}")
+        # the directory the run is in (a resumed run's, not --runs-dir's), named unless it is ./runs
+        where = run_dir.parent
+        named = where.resolve() != Path("runs").resolve()
+        typer.echo(f"  list runs:           {command('runs', '--runs-dir', where) if named else command('runs')}")
         typer.echo(f"  its log:             {run_dir / 'trainer.log'}")
         return
     if headless:
@@ -288,25 +305,41 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
         typer.echo(f"no runs in {runs_dir}/")
         return
     now = time.time()
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("RUN", "CORPUS", "STATE", "STEP", "SAVED", "BEST VAL", "UPDATED"):
-        table.add_column(name, justify="right" if name in ("STEP", "SAVED", "BEST VAL") else "left", no_wrap=True)
+    rows = []
     for r in found:
         procs = f", {r.world_size} processes" if r.world_size > 1 and r.pid else ""
         state = f"{r.state} (pid {r.pid}{procs})" if r.pid else r.state
         if not r.has_checkpoint and not r.state.startswith(("running", "starting")):
             state += ", no checkpoint"  # nothing for --resume to continue
         saved = "-" if not r.has_checkpoint else "?" if r.saved_step is None else f"{r.saved_step:,}"
-        table.add_row(
-            r.name,
-            r.corpus,
-            state,
-            "-" if r.step is None else f"{r.step:,}",
-            saved,
-            "-" if r.best_val is None else f"{r.best_val:.4f}",
-            format_age(now - r.updated),
+        rows.append(
+            {
+                "RUN": visible(r.name),
+                "CORPUS": visible(r.corpus),
+                "STATE": state,
+                "STEP": "-" if r.step is None else f"{r.step:,}",
+                "SAVED": saved,
+                "BEST VAL": "-" if r.best_val is None else f"{r.best_val:.4f}",
+                "UPDATED": format_age(now - r.updated),
+            }
         )
-    Console(highlight=False, soft_wrap=True).print(table, markup=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)  # a pipe gets whole lines
+    columns = list(rows[0])
+    need = sum(max(len(c), *(len(row[c]) for row in rows)) for c in columns) + 2 * (len(columns) - 1)
+    if need > console.width:
+        columns.remove("CORPUS")  # a run's name starts with its corpus's: the first to go when narrow
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in columns:
+        # names whole (runs of the same minute differ at the end); the state folds if it must
+        table.add_column(
+            name,
+            justify="right" if name in ("STEP", "SAVED", "BEST VAL") else "left",
+            no_wrap=name != "STATE",
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
+    Console(highlight=False, width=None if sys.stdout.isatty() else 1000).print(table, markup=False)
 
 
 @app.command(cls=RnnTuiCommand)
@@ -335,30 +368,61 @@ def serve(
     run: Optional[str] = typer.Argument(
         None, metavar="RUN", show_default=False, help="A run directory or its name (default: as for attach)."
     ),
-    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0: any free port)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; anything but localhost is open to the network."),
+    unix_socket: Optional[Path] = typer.Option(
+        None, "--socket", help="Serve on this Unix socket (0600) instead of a port: ssh -L 8000:SOCKET HOST."
+    ),
+    token: Optional[str] = typer.Option(
+        None,
+        help="The secret the address must carry (default: $RNN_TUI_SERVE_TOKEN, else a new random one).",
+        show_default=False,
+    ),
     runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
 ) -> None:
-    """Serve a viewer of RUN to web browsers (textual-serve); reach it over ssh -L PORT:localhost:PORT."""
+    """Serve a viewer of RUN to web browsers (textual-serve), for whoever has the printed address
+    with its token; reach it over ssh -L PORT:localhost:PORT."""
     from rnn_tui.remote.status import find_run
     from rnn_tui.ui.web import serve_viewer
 
-    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port)
+    serve_viewer(find_run(run, runs_dir).resolve(), host=host, port=port, token=token, unix_socket=unix_socket)
 
 
 @app.command(cls=RnnTuiCommand)
 def sample(
     checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint file or a run directory."),
-    temperature: float = typer.Option(0.8, min=0.0, help="0 picks the likeliest character every time."),
-    top_k: int = typer.Option(0, min=0, help="Sample from the k likeliest characters (0: all)."),
+    temperature: float = typer.Option(0.8, help="0 picks the likeliest character every time (0 to 10)."),
+    top_k: int = typer.Option(0, help="Sample from the k likeliest characters (0: all)."),
     prime: str = typer.Option(
         "", help="Text to start from; characters outside the vocabulary are skipped with a warning."
     ),
-    length: int = typer.Option(500, min=1, help="Characters to generate."),
+    length: int = typer.Option(500, help="Characters to generate (1 to 1,000,000)."),
     seed: Optional[int] = typer.Option(None, help="Seed for repeatable samples."),
     device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Write control characters as they are, even to a terminal (they always are to a pipe or file).",
+    ),
 ) -> None:
-    """Print text sampled from a checkpoint."""
+    """Print text sampled from a checkpoint.
+
+    On a terminal, control characters the model writes (escape sequences: a byte-level model
+    trained on binary files writes them often) are shown as visible symbols, never obeyed;
+    piped or redirected, the text is written exactly."""
+    from rnn_tui.core.config import RANGES, check_device, check_prime
+
+    for option, name, value in (
+        ("--temperature", "temperature", temperature),
+        ("--top-k", "top_k", top_k),
+        ("--length", "sample_length", length),
+    ):
+        RANGES[name].check(option, value)
+    if seed is not None:
+        RANGES["seed"].check("--seed", seed)
+    check_prime(prime)
+    check_device(device)
+
     from rnn_tui.core.runs import resolve_checkpoint
     from rnn_tui.core.sampling import generate
     from rnn_tui.core.trainer import load_for_inference
@@ -370,7 +434,39 @@ def sample(
             f"rnn-tui: warning: skipped prime characters not in the vocabulary: {' '.join(map(repr, s.unknown))}",
             err=True,
         )
-    sys.stdout.write(s.prime + s.text + "\n")
+    text = s.prime + s.text
+    sys.stdout.write((text if raw or not sys.stdout.isatty() else visible(text)) + "\n")
+
+
+@app.command(cls=RnnTuiCommand)
+def explore(
+    target: str = typer.Argument(
+        ..., metavar="RUN|CHECKPOINT", help="A run directory or its name, or a checkpoint file."
+    ),
+    text: Optional[Path] = typer.Option(
+        None, "--text", metavar="FILE", help="Probe text (default: a passage of the validation split)."
+    ),
+    chars: int = typer.Option(2000, "--chars", metavar="N", help="Probe length in characters, 2 to 10,000."),
+    json_out: bool = typer.Option(False, "--json", help="Print every view as one JSON object instead of the screen."),
+    save_npz: Optional[Path] = typer.Option(
+        None, "--save-npz", metavar="PATH", help="Save h, c, the gates and the text as .npz (no screen)."
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP),
+    theme: Optional[str] = typer.Option(None, help="Colour theme of the screen."),
+) -> None:
+    """Inside a model: cells that track the text, next-character guesses, gates, memory."""
+    if json_out or save_npz is not None:
+        import json
+
+        from rnn_tui.host.explore_offline import explore_to_json
+
+        found = explore_to_json(target, runs_dir, text, chars, save_npz)
+        if json_out:
+            typer.echo(json.dumps(found, ensure_ascii=False))
+        return
+    from rnn_tui.ui.runner import run_explorer_app
+
+    raise typer.Exit(run_explorer_app(target, runs_dir, text, chars, theme))
 
 
 @app.command(cls=RnnTuiCommand)
@@ -407,9 +503,12 @@ def info(
         f"precision    {ck.get('precision', 'fp32')}"
         + (f" (loss scale {ck['scaler'].get('scale', 0):g})" if isinstance(ck.get("scaler"), dict) else ""),
         "model        " + ", ".join(f"{k}={v}" for k, v in ck.get("model_config", {}).items()),
-        "config       " + ", ".join(f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())),
+        "config       "
+        + ", ".join(
+            f"{k}={visible(v)!r}" if isinstance(v, str) else f"{k}={v}" for k, v in sorted(ck.get("config", {}).items())
+        ),
     ]
-    typer.echo("\n".join(lines))
+    typer.echo(visible("\n".join(lines)))
 
 
 @app.command(cls=RnnTuiCommand)
@@ -423,6 +522,7 @@ def corpora() -> None:
 
 
 def main() -> None:
+    remember()  # hints (here and in the processes we start) spell the command as it was typed
     app()
 
 

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow  # every benchmark script, at toy sizes
             '"val"',
         ),
         (["benchmarks.render_speed", "--frames", "2", "--points", "2000", "--sizes", "40x12"], "frame p95 ms"),
+        (["benchmarks.explorer_speed", "--quick"], "explorer open / closed"),
         (["benchmarks.big_corpus", "--size-mb", "2", "--modes", "char,byte", "--threads", "1"], "peak RSS"),
         (["benchmarks.ddp_cpu", "--hidden", "32", "--steps", "8", "--corpus-mb", "2"], "communication share"),
     ],
@@ -44,17 +45,24 @@ def test_benchmark_script_runs(args, expect):
     assert expect in proc.stdout
 
 
-def test_run_all_summarises_every_table_row_with_its_target():
+@pytest.mark.parametrize(
+    "name, rows, words",
+    [
+        ("render_speed", 2, ["frame p95 ms:", "≤ 50 ms"]),  # the loss plot row and the heatmap row
+        ("explorer_speed", 2, ["< 1 s", "≥ 0.97"]),  # every view's time, training with it open
+    ],
+)
+def test_run_all_summarises_every_table_row_with_its_target(name, rows, words):
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", "render_speed"],
+        [sys.executable, "-m", "benchmarks.run_all", "--quick", "--only", name],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     summary = proc.stdout.split("## Summary", 1)[1]
-    assert summary.count("| render_speed ") == 2  # the loss plot row and the heatmap row
-    assert "frame p95 ms:" in summary and "≤ 50 ms" in summary
+    assert summary.count(f"| {name} ") == rows
+    assert all(w in summary for w in words)
 
 
 def test_run_all_table_parser():

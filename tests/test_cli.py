@@ -146,7 +146,7 @@ def test_ctrl_c_saves_and_exits_cleanly(small_corpus, tmp_path):
     assert "Traceback" not in err
     (run,) = runs.iterdir()
     assert (run / "checkpoints" / "latest.pt").exists()
-    assert "finished (stopped)" in out
+    assert "stopped at step" in out and "resume with:" in out
 
 
 def test_resume_of_a_finished_run_says_what_to_do(small_corpus, tmp_path):

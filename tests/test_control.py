@@ -209,3 +209,59 @@ def test_the_run_lock_admits_one_trainer_and_outlives_no_process(tmp_path):
     # the status still says running, with a live pid (ours): the free lock says otherwise
     assert live_trainer(run_dir) is None and run_info(run_dir).state == "crashed"
     RunLock(run_dir).acquire().release()
+
+
+def explored(asker: str) -> ev.Explored:
+    import numpy as np
+
+    h = np.zeros((1, 4, 2), np.float32)
+    return ev.Explored(
+        asker=asker,
+        step=1,
+        text="abcd",
+        cell="lstm",
+        h=h,
+        c=h,
+        top_chars="a" * 20,
+        top_probs=np.zeros((4, 5), np.float32),
+        p_next=np.zeros(4, np.float32),
+        loss=1.0,
+        cells=[],
+        saturation=None,
+        memory_k=[1],
+        memory_grad=[0.1],
+        memory_flip=[0.1],
+        seq_len=100,
+        seconds=0.1,
+    )
+
+
+def test_an_explorer_answer_goes_to_the_viewer_that_asked_only(server):
+    asking, other = SocketLink(server.run_dir), SocketLink(server.run_dir)
+    asking.start()
+    other.start()
+    try:
+        deadline = time.monotonic() + 5
+        while server.viewer_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        asking.send(ev.Explore(chars=300, asker="viewer-999"))  # a viewer cannot pick whom it is answered as
+        command = server.commands.get(timeout=5)
+        assert isinstance(command, ev.Explore) and command.chars == 300 and command.asker.startswith("viewer-")
+        assert command.asker != "viewer-999"
+        server.publish(explored(command.asker))
+        server.publish(explored("viewer-999"))
+        server.publish(ev.StateChanged("paused"))  # after the answer, on the same stream
+        got: dict[SocketLink, list] = {asking: [], other: []}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not all(
+            any(isinstance(e, ev.StateChanged) for e in events) for events in got.values()
+        ):
+            for link, events in got.items():
+                events += link.poll()
+            time.sleep(0.01)
+        assert [e.asker for e in got[asking] if isinstance(e, ev.Explored)] == [command.asker]
+        assert not any(isinstance(e, ev.Explored) for e in got[other])
+        assert not any(isinstance(e, ev.Explored) for e in server.record.events(None))
+    finally:
+        asking.close()
+        other.close()

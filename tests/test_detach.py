@@ -189,15 +189,17 @@ def test_serve_answers_on_localhost_and_browser_tabs_are_viewers(small_corpus, t
         [sys.executable, "-m", "rnn_tui", "serve", run_dir.name, "--runs-dir", str(runs), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "RNN_TUI_SERVE_TOKEN": "a-token-of-the-owner-0123"},
     )
     cleanup.append(server.pid)
 
     async def browse():
-        async with aiohttp.ClientSession() as http:
+        # the page sets the token as a cookie for its websocket (kept for an IP address, as browsers do)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    async with http.get(f"http://127.0.0.1:{port}/") as r:
+                    async with http.get(f"http://127.0.0.1:{port}/?token=a-token-of-the-owner-0123") as r:
                         page = await r.text()
                         assert r.status == 200
                         break
@@ -256,4 +258,4 @@ def test_serve_says_what_is_wrong_and_warns_when_open_to_the_network(tmp_path):
     finally:
         server.kill()
         server.wait()
-    assert "warning" in first and "no authentication" in first
+    assert "warning" in first and "learns the token" in first and "not encrypted" in first

@@ -47,7 +47,8 @@ def test_a_dropped_terminal_leaves_a_fresh_checkpoint_that_resumes(small_corpus,
             wait_until(done.exists, what="the app to exit")
             assert done.read_text().strip() == "0"
             screen = term.screen()
-            assert "resume with: rnn-tui train --resume" in screen and "── step" not in screen
+            resume = f"resume with: {sys.executable} -m rnn_tui train --resume"
+            assert resume in "".join(screen.splitlines()) and "── step" not in screen
     finally:
         term.close()  # tmux sends SIGHUP, as a dropped SSH connection does
     wait_until(lambda: not pid_alive(trainer_pid), what="the trainer to save and exit")
@@ -82,7 +83,7 @@ def test_d_moves_training_to_the_background_and_attach_steers_it(small_corpus, t
         app.keys("d")
         screen = app.wait_for(lambda s: "training in the background" in s, what="the hand-over")
         background_pid = int(re.search(r"\(pid (\d+)\)", screen).group(1))
-        assert background_pid != first_pid and "rnn-tui attach" in screen
+        assert background_pid != first_pid and f"{sys.executable} -m rnn_tui attach" in "".join(screen.splitlines())
         wait_until(done.exists, what="the app to exit")
         assert done.read_text().strip() == "0"
     finally:

@@ -101,7 +101,7 @@ def test_sigterm_and_sighup_save_and_exit_cleanly(small_corpus, tmp_path, sig):
     latest = run_dir / "checkpoints" / "latest.pt"
     step = ckpt_io.load(latest)["step"]
     assert step >= seen and latest.stat().st_mtime >= sent - 0.01  # saved after the signal
-    assert f"finished (stopped) at step {step}; checkpoint {latest}" in out
+    assert f"stopped at step {step}; checkpoint {latest}" in out and "resume with:" in out
     more = resume(run_dir, step + 3)
     assert f"resumed at step {step}" in more and f"at step {step + 3}" in more
 

@@ -13,6 +13,89 @@ CELLS = ("lstm", "gru", "rnn")  # spelled here, not imported from .model: no tor
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # what each means: core/precision.py
 
 
+MAX_PRIME = 10_000  # characters of prime text: what a command on the control channel may carry too
+MAX_VOCAB = 1_114_112  # every Unicode code point
+
+
+def option_name(field: str) -> str:
+    return "--" + {"sample_every_s": "sample-every"}.get(field, field.replace("_", "-"))
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values an option accepts: a whole number or a finite number between two bounds."""
+
+    kind: type  # int or float
+    low: float
+    high: float
+    low_open: bool = False  # the low bound itself is excluded
+    high_open: bool = False
+
+    def __str__(self) -> str:
+        def num(x: float) -> str:
+            return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+        return f"{'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
+
+    def contains(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind is int and not isinstance(value, int):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def check(self, option: str, value: object) -> None:
+        if not self.contains(value):
+            what = "a whole number" if self.kind is int else "a number"
+            raise ConfigError(f"{option} must be {what} in {self} (got {value!r})")
+
+
+# Every numeric option's accepted values. The bounds keep a run from crashing later (a negative
+# seed at the first epoch, a NaN learning rate at the first step) or from asking for absurd
+# resources (--threads 10000, --hidden 100000); they are wide enough for any real run.
+RANGES: dict[str, Range] = {
+    "val_fraction": Range(float, 0.0, 0.5, low_open=True, high_open=True),
+    "batch_size": Range(int, 1, 4096),
+    "seq_len": Range(int, 1, 10_000),
+    "layers": Range(int, 1, 16),
+    "hidden": Range(int, 1, 8192),
+    "embed": Range(int, 1, 8192),
+    "dropout": Range(float, 0.0, 1.0, high_open=True),
+    "lr": Range(float, 0.0, 10.0, low_open=True),
+    "min_lr_ratio": Range(float, 0.0, 1.0),
+    "warmup_steps": Range(int, 0, 10**9),
+    "decay_steps": Range(int, 1, 10**12),
+    "weight_decay": Range(float, 0.0, 10.0),
+    "grad_clip": Range(float, 0.0, 1e6),
+    "seed": Range(int, 0, 2**32 - 2),  # numpy wants a non-negative seed; the sampler uses seed + 1
+    "eval_every": Range(int, 1, 10**12),
+    "eval_every_minutes": Range(float, 0.0, 1e6),  # 0: off
+    "eval_chars": Range(int, 0, 10**12),
+    "save_every_minutes": Range(float, 0.0, 1e6, low_open=True),
+    "sample_every_s": Range(float, 0.0, 1e9, low_open=True),
+    "sample_length": Range(int, 1, 1_000_000),
+    "temperature": Range(float, 0.0, 10.0),
+    "top_k": Range(int, 0, MAX_VOCAB),
+    "max_vocab": Range(int, 2, MAX_VOCAB),
+    "max_steps": Range(int, 1, 10**12),
+    "max_minutes": Range(float, 0.0, 1e7, low_open=True),
+    "threads": Range(int, 1, 1024),
+    "ema_window": Range(float, 0.0, 1.0),
+}
+OPTIONAL = {"max_steps", "max_minutes", "threads"}  # None: no limit, or all cores
+
+
+def check_prime(prime: object) -> str:
+    if not isinstance(prime, str) or len(prime) > MAX_PRIME:
+        shown = f"{len(prime):,} characters" if isinstance(prime, str) else repr(prime)
+        raise ConfigError(f"--prime must be text of at most {MAX_PRIME:,} characters (got {shown})")
+    return prime
+
+
 def check_device(name: str) -> str:
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
         raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps (got {name!r})")
@@ -55,6 +138,9 @@ class TrainConfig:
     temperature: float = 0.8
     top_k: int = 0
     prime: str = ""
+    # a character vocabulary larger than this is refused (--bytes has 256 symbols): the model's
+    # input and output layers, and the memory of every step, grow with it
+    max_vocab: int = 20_000
     # limits and device
     max_steps: int | None = None
     max_minutes: float | None = None
@@ -63,59 +149,25 @@ class TrainConfig:
     threads: int | None = None
 
     def validate(self) -> TrainConfig:
-        def positive(name: str) -> None:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
+        """Every option in its range (``RANGES``), or a ``ConfigError`` naming the first that is not.
 
-        for name in (
-            "batch_size",
-            "seq_len",
-            "layers",
-            "hidden",
-            "embed",
-            "lr",
-            "eval_every",
-            "sample_length",
-            "decay_steps",
-        ):
-            positive(name)
+        The one place options are checked: the command line, a resumed checkpoint's stored options
+        and the trainer all come through here. NaN and infinities are out of every range."""
+        for name, allowed in RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL:
+                continue
+            allowed.check(option_name(name), value)
         if self.vocab not in ("char", "byte"):
             raise ConfigError(f"vocabulary must be char or byte (got {self.vocab!r})")
         if self.cell not in CELLS:
             raise ConfigError(f"--cell must be one of {', '.join(CELLS)} (got {self.cell!r})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
-        if not 0.0 < self.val_fraction < 0.5:
-            raise ConfigError(f"--val-fraction must be in (0, 0.5) (got {self.val_fraction})")
-        if self.temperature < 0:
-            raise ConfigError(f"--temperature must be >= 0 (got {self.temperature})")
-        if self.top_k < 0:
-            raise ConfigError(f"--top-k must be >= 0 (got {self.top_k})")
-        if self.grad_clip < 0:
-            raise ConfigError(f"--grad-clip must be >= 0 (got {self.grad_clip})")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"--warmup-steps must be >= 0 (got {self.warmup_steps})")
-        if self.max_steps is not None and self.max_steps <= 0:
-            raise ConfigError(f"--max-steps must be positive (got {self.max_steps})")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ConfigError(f"--max-minutes must be positive (got {self.max_minutes})")
+        if not isinstance(self.device, str):
+            raise ConfigError(f"--device must be a device name (got {self.device!r})")
         check_device(self.device)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
-        if self.threads is not None and self.threads <= 0:
-            raise ConfigError(f"--threads must be positive (got {self.threads})")
-        if self.save_every_minutes <= 0:
-            raise ConfigError(f"--save-every-minutes must be positive (got {self.save_every_minutes})")
-        if self.sample_every_s <= 0:
-            raise ConfigError(f"--sample-every must be positive (got {self.sample_every_s})")
-        if not 0.0 <= self.ema_window <= 1.0:
-            raise ConfigError(f"--ema-window must be in [0, 1] (got {self.ema_window})")
-        if self.weight_decay < 0:
-            raise ConfigError(f"--weight-decay must be >= 0 (got {self.weight_decay})")
-        if not (self.eval_every_minutes >= 0 and math.isfinite(self.eval_every_minutes)):
-            raise ConfigError(f"--eval-every-minutes must be >= 0 (got {self.eval_every_minutes})")
-        if self.eval_chars < 0:
-            raise ConfigError(f"--eval-chars must be >= 0 (got {self.eval_chars})")
+        check_prime(self.prime)
         return self
 
     def to_dict(self) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CorpusError
+from .files import open_regular
 
 VOCAB_KINDS = ("char", "byte")
 
@@ -159,6 +159,7 @@ def read_corpus(
     vocab: Vocab | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     alloc: Alloc = np.empty,
+    max_vocab: int | None = None,
 ) -> Corpus:
     """Read and encode ``path``. With ``vocab`` (a resumed run) the file must fit that vocabulary.
 
@@ -169,30 +170,27 @@ def read_corpus(
     them in a first pass and encodes in a second (a change of the file in between is detected).
     The array is the process's own memory, not a map of the file: a file that changes or is
     truncated while training runs changes nothing. ``alloc(n, dtype)`` makes the array (a map of
-    a private file when several processes share one encoding: ``core/distributed.py``).
+    a private file when several processes share one encoding: ``core/distributed.py``). A new
+    vocabulary larger than ``max_vocab`` symbols is refused (with the advice to use bytes).
     """
     p = Path(path)
-    if not p.exists():
-        raise CorpusError(f"corpus not found: {p}")
-    if p.is_dir():
-        raise CorpusError(f"corpus is a directory, not a file: {p}")
     if kind not in VOCAB_KINDS:
         raise CorpusError(f"unknown vocabulary kind {kind!r}: use char or byte")
     if vocab is not None and vocab.kind != kind:
         raise CorpusError(f"the checkpoint uses a {vocab.kind} vocabulary; this run asked for {kind}")
     chunk_bytes = max(4, int(chunk_bytes))
+    # only a regular file: a FIFO would block here, a device (/dev/zero) would never end
+    f = open_regular(p, CorpusError, "corpus")
     try:
-        with open(p, "rb") as f:
+        with f:
             before = os.fstat(f.fileno())
-            if not stat.S_ISREG(before.st_mode):
-                raise CorpusError(f"{p} is not a regular file (a pipe or a device?); save the text to a file first")
             chunks = _Utf8Chunks(f, p, chunk_bytes) if kind == "char" else _RawChunks(f, chunk_bytes)
-            one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab, alloc)
+            one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab, alloc, max_vocab)
             if one_pass is not None:
                 data, vocab = one_pass
             else:  # more than 256 characters: count them first, then encode into uint16
                 present, n = _scan_chars(chunks)
-                vocab = _check_vocab(p, kind, present, vocab)
+                vocab = _check_vocab(p, kind, present, vocab, max_vocab)
                 data = _encode_chars(chunks, p, vocab, n, alloc)
                 after = os.fstat(f.fileno())
                 if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
@@ -202,7 +200,7 @@ def read_corpus(
     return Corpus(path=p.resolve(), vocab=vocab, data=data, file_stamp=(before.st_size, before.st_mtime_ns))
 
 
-def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None) -> Vocab:
+def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None, max_vocab: int | None = None) -> Vocab:
     """The vocabulary for the symbols ``present`` (sorted code points), or check a given one."""
     if len(present) == 0:
         raise CorpusError(f"corpus is empty: {p}")
@@ -213,6 +211,12 @@ def _check_vocab(p: Path, kind: str, present: np.ndarray, vocab: Vocab | None) -
             f"{p} has only one distinct {what} ({shown}): there is nothing to learn; use a file with varied text"
         )
     if vocab is None:
+        if kind == "char" and max_vocab is not None and len(present) > max_vocab:
+            raise CorpusError(
+                f"{p} has {len(present):,} distinct characters, more than --max-vocab {max_vocab:,}: "
+                f"train on its bytes with --bytes (256 symbols, usually the better choice for such a "
+                f"file), or allow it with --max-vocab {len(present)}"
+            )
         return Vocab(kind=kind, codes=tuple(int(c) for c in present))
     extra = np.setdiff1d(present, np.asarray(vocab.codes, dtype=np.int64))
     if len(extra):
@@ -277,7 +281,14 @@ class _Utf8Chunks:
 
 
 def _read_small_vocab(
-    chunks, p: Path, kind: str, size: int, chunk_bytes: int, vocab: Vocab | None, alloc: Alloc = np.empty
+    chunks,
+    p: Path,
+    kind: str,
+    size: int,
+    chunk_bytes: int,
+    vocab: Vocab | None,
+    alloc: Alloc = np.empty,
+    max_vocab: int | None = None,
 ) -> tuple[np.ndarray, Vocab] | None:
     """One pass: encode each chunk as it is read, into a ``uint8`` array of at most ``size``.
 
@@ -301,6 +312,8 @@ def _read_small_vocab(
         for code in new:
             code = int(code)
             if ids[code] < 0:
+                if len(codes) == 256:
+                    return False  # a 257th symbol: two passes and a wider array (a chunk may bring thousands)
                 ids[code] = len(codes)
                 codes.append(code)
                 if code < 256:
@@ -334,7 +347,7 @@ def _read_small_vocab(
                 data[at + a : at + b] = part
         at += k
     data = data[:at]
-    vocab = _check_vocab(p, kind, np.array(sorted(codes), dtype=np.int64), vocab)
+    vocab = _check_vocab(p, kind, np.array(sorted(codes), dtype=np.int64), vocab, max_vocab)
     final = {code: i for i, code in enumerate(vocab.codes)}
     order = bytes(final[code] for code in codes)
     if order != bytes(range(len(codes))):  # renumber in place, a chunk at a time

@@ -178,7 +178,7 @@ def cpu_threads(cluster: Ddp, cores: int) -> int:
 # ---------------------------------------------------------------- the corpus, once per machine
 
 
-def shared_corpus(cluster: Ddp, path: Path, kind: str, vocab: Vocab | None) -> Corpus:
+def shared_corpus(cluster: Ddp, path: Path, kind: str, vocab: Vocab | None, max_vocab: int | None = None) -> Corpus:
     """The corpus encoded once per machine, by its first process, into a file every process of
     that machine maps (read-only): eight processes on a 1 GB corpus use about 1 GB, not 8. The
     file is unlinked once all have mapped it, so nothing is left behind; the mappings keep it.
@@ -190,7 +190,7 @@ def shared_corpus(cluster: Ddp, path: Path, kind: str, vocab: Vocab | None) -> C
     if cluster.local_rank == 0:
         try:
             made = _encoded_file()
-            corpus = read_corpus(path, kind=kind, vocab=vocab, alloc=_file_alloc(made))
+            corpus = read_corpus(path, kind=kind, vocab=vocab, alloc=_file_alloc(made), max_vocab=max_vocab)
             info = (str(made), corpus.data.dtype.str, len(corpus.data), corpus.vocab.to_dict(), corpus.file_stamp)
             del corpus
         except RnnTuiError as exc:

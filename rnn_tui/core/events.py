@@ -27,12 +27,7 @@ class Resume:
 
 @dataclass(frozen=True)
 class SampleNow:
-    """Sample now; settings given here apply to this sample only (a viewer's own temperature),
-    ``None`` uses the trainer's."""
-
-    temperature: float | None = None
-    top_k: int | None = None
-    prime: str | None = None
+    """Sample now, with the trainer's sampling settings: the ones every screen shows."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +37,14 @@ class SaveNow:
 
 @dataclass(frozen=True)
 class SetSampling:
-    """Sampling settings for the next samples; ``None`` leaves a setting unchanged."""
+    """Sampling settings for the next samples, for every screen; ``None`` leaves a setting
+    unchanged. ``ticket`` (the sender's choice) comes back in the ``SamplingChanged`` that
+    answers this command, so a screen can tell the echo of its newest key press from older ones."""
 
     temperature: float | None = None
     top_k: int | None = None
     prime: str | None = None
+    ticket: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,32 @@ class Stop:
     save: bool = True
 
 
-Command = Union[Pause, Resume, SampleNow, SaveNow, SetSampling, Stop]
+EXPLORE_MAX_CHARS = 10_000  # the longest probe text; core/explore.py may shorten it for a big model
+
+
+@dataclass(frozen=True)
+class Explore:
+    """Compute the explorer's views (``rnn_tui/core/explore.py``) from the current weights, on
+    ``text`` (``None``: a passage of the validation split), at most ``chars`` characters long.
+    ``refresh`` marks a timer's request, which the trainer may put off to stay within its budget
+    of training time. ``asker`` is set by the control server to route the answer to the viewer
+    that asked ("" is the trainer's own front end)."""
+
+    text: str | None = None
+    chars: int = 2000
+    refresh: bool = False
+    asker: str = ""
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.chars <= EXPLORE_MAX_CHARS:
+            raise ValueError(f"chars must be between 2 and {EXPLORE_MAX_CHARS:,} (got {self.chars})")
+        if self.text is not None and not 2 <= len(self.text) <= EXPLORE_MAX_CHARS:
+            raise ValueError(f"text must have between 2 and {EXPLORE_MAX_CHARS:,} characters")
+        if len(self.asker) > 64:
+            raise ValueError("asker is longer than 64 characters")
+
+
+Command = Union[Pause, Resume, SampleNow, SaveNow, SetSampling, Stop, Explore]
 
 # ---------------------------------------------------------------- events (trainer -> front end)
 
@@ -82,6 +105,7 @@ class Started:
     # what the trainer computes in, and why: {"name", "label", "reason", "detail"} (core/precision.py)
     precision: dict = field(default_factory=dict)
     world_size: int = 1  # data-parallel processes training together (--nproc, torchrun)
+    threads: int | None = None  # torch's CPU threads, when training on the CPU
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,43 @@ class Probed:
     c: np.ndarray | None
 
 
+@dataclass(frozen=True, eq=False)
+class Explored:
+    """The explorer's views for one probe (answer to ``Explore``; see ``core/explore.py``).
+
+    ``text`` has one character per position; ``h`` and ``c`` are shaped (layers, len(text), hidden)
+    (``c`` raw, LSTM only); ``top_chars`` holds ``top_probs.shape[1]`` guesses per position for
+    the character after it; ``p_next[t]`` is the probability given to ``text[t + 1]``;
+    ``saturation`` is (layers, 3 gates: input/forget/output, 2: below 0.1/above 0.9, hidden)."""
+
+    asker: str
+    step: int
+    text: str
+    cell: str
+    h: np.ndarray
+    c: np.ndarray | None
+    top_chars: str
+    top_probs: np.ndarray
+    p_next: np.ndarray
+    loss: float
+    cells: list[dict]  # {"property", "layer", "state", "unit", "r"}, best per property, highest |r| first
+    saturation: np.ndarray | None
+    memory_k: list[int]
+    memory_grad: list[float]
+    memory_flip: list[float]
+    seq_len: int
+    seconds: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ExploreFailed:
+    """The explorer's views could not be computed for ``asker`` (out of memory, say)."""
+
+    asker: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class History:
     """The loss curves logged so far (metrics.jsonl): sent when a resumed run starts, and to a
@@ -148,20 +209,25 @@ class History:
 @dataclass(frozen=True)
 class StateChanged:
     state: str
+    detail: str = ""  # more about it: "final" (the trainer is stopping), how far it is ("final 40%")
 
 
 @dataclass(frozen=True)
 class SamplingChanged:
+    """The trainer's sampling settings (the one truth every screen shows): sent at the start
+    and after every ``SetSampling``, whose ``ticket`` it carries ("" for none)."""
+
     temperature: float
     top_k: int
     prime: str
+    ticket: str = ""
 
 
 @dataclass(frozen=True)
 class CheckpointSaved:
     step: int
     path: str
-    reason: str  # "manual", "periodic", "best", "final"
+    reason: str  # "manual", "periodic", "best", "final"; "resumed": the checkpoint a resumed run went on from
 
 
 @dataclass(frozen=True)
@@ -187,6 +253,8 @@ Event = Union[
     Evaluated,
     Sampled,
     Probed,
+    Explored,
+    ExploreFailed,
     StateChanged,
     SamplingChanged,
     CheckpointSaved,

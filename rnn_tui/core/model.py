@@ -68,3 +68,21 @@ def state_tensors(state: State) -> list[torch.Tensor]:
 
 def state_from_tensors(tensors: list[torch.Tensor], cell: str) -> State:
     return (tensors[0], tensors[1]) if cell == "lstm" else tensors[0]
+
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def parameter_count(cfg: ModelConfig) -> int:
+    """The model's parameters, computed from its shape (before any memory is taken)."""
+    g, h = GATES[cfg.cell], cfg.hidden
+    stack = sum(g * h * ((cfg.embed if k == 0 else h) + h) + 2 * g * h for k in range(cfg.layers))
+    return cfg.vocab_size * cfg.embed + stack + h * cfg.vocab_size + cfg.vocab_size
+
+
+def training_bytes(cfg: ModelConfig, batch: int, seq_len: int) -> int:
+    """About how much memory training takes, float32: weights, gradients, two Adam moments and
+    the averaged weights (5 copies), plus the activations kept for backward over one batch."""
+    g = GATES[cfg.cell]
+    activations = batch * seq_len * (cfg.layers * cfg.hidden * (2 * g + 4) + 3 * cfg.vocab_size + cfg.embed)
+    return 4 * (5 * parameter_count(cfg) + activations)

@@ -17,18 +17,35 @@ same paths as the trainer. ``create`` makes a fresh directory, ``ensure`` readie
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .atomic import replace_atomically
 from .errors import CheckpointError, RnnTuiError
 from .events import History
+from .files import read_regular
 
 
 class RunDirError(RnnTuiError):
     pass
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP wait (are blocked) for the duration; delivered after it."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -40,8 +57,11 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.checkpoints = self.path / "checkpoints"
-        self._metrics: IO[str] | None = None
-        self._samples: IO[str] | None = None
+        self._metrics = AppendFile(self.metrics)
+        self._samples = AppendFile(self.samples)
+        # what went wrong (or right again) writing the run's files, to be said once: (level, message)
+        self.notes: list[tuple[str, str]] = []
+        self._config_failed = False
 
     # ------------------------------------------------------------------ paths
     @property
@@ -98,7 +118,10 @@ class RunDir:
 
     # ------------------------------------------------------------------ making
     @classmethod
-    def create(cls, root: str | Path, stem: str) -> RunDir:
+    def create(cls, root: str | Path, stem: str, made: list[Path] | None = None) -> RunDir:
+        """A fresh run directory under ``root``, named after ``stem`` and the time. Its path is
+        added to ``made`` in the same breath as it is created (stop signals held meanwhile), so
+        whoever abandons the start knows what to remove."""
         root = Path(root)
         base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         try:
@@ -106,7 +129,10 @@ class RunDir:
             for n in range(1, 1000):
                 name = base if n == 1 else f"{base}-{n}"
                 try:
-                    (root / name).mkdir()  # fails if it exists: two runs never share a directory
+                    with _stop_signals_held():
+                        (root / name).mkdir()  # fails if it exists: two runs never share a directory
+                        if made is not None:
+                            made.append(root / name)
                     return cls(root / name).ensure()
                 except FileExistsError:
                     continue
@@ -123,73 +149,221 @@ class RunDir:
         return self
 
     # ------------------------------------------------------------------ the trainer's writes
-    def write_config(self, config: dict[str, Any]) -> None:
-        write_text_atomic(self.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-    def _append(self, path: Path, handle: IO[str] | None, rows: list[dict[str, Any]]) -> IO[str]:
-        f = handle if handle is not None else open(path, "a", encoding="utf-8")
-        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        f.flush()
-        return f
+    def write_config(self, config: dict[str, Any], strict: bool = False) -> None:
+        """Write config.json (atomically). A failure (a full disk, a read-only directory) raises
+        with ``strict`` (a start that cannot write refuses); otherwise it is noted once in
+        ``notes`` and training goes on: the next write tries again."""
+        try:
+            write_text_atomic(self.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            if strict:
+                raise
+            if not self._config_failed:
+                self._config_failed = True
+                self.notes.append(
+                    ("warning", f"cannot write {self.config.name} ({exc.strerror or exc}); training goes on")
+                )
+            return
+        if self._config_failed:
+            self._config_failed = False
+            self.notes.append(("info", f"{self.config.name} is written again"))
 
     def log_metrics(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self._metrics = self._append(self.metrics, self._metrics, rows)
+            self._metrics.append(rows, self.notes)
 
     def log_sample(self, row: dict[str, Any]) -> None:
-        self._samples = self._append(self.samples, self._samples, [row])
+        self._samples.append([row], self.notes)
+
+    def take_notes(self) -> list[tuple[str, str]]:
+        notes, self.notes = self.notes, []
+        return notes
 
     def close(self) -> None:
+        """Write what is still kept in memory, if the files can take it now, and close them."""
         for f in (self._metrics, self._samples):
-            if f is not None:
-                f.close()
-        self._metrics = self._samples = None
+            f.close(self.notes)
 
     # ------------------------------------------------------------------ reading
     def read_metrics(self) -> list[dict[str, Any]]:
-        try:
-            text = self.metrics.read_text(encoding="utf-8")
-        except OSError:
-            return []
-        rows = []
-        for line in text.splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill
-        return rows
+        return read_jsonl(self.metrics)[0]
 
-    def history(self, upto: int | None = None) -> list[dict[str, Any]]:
-        """The metrics of the run as it stands: when a resumed run trained steps again (those
-        after its checkpoint were lost with the process that logged them), the later rows win."""
+    def history_rows(self, upto: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """The metrics of the run as it stands, and how many lines were skipped as damaged.
+
+        When a resumed run trained steps again (those after its checkpoint were lost with the
+        process that logged them), the later rows win. A line that is not a JSON object, or
+        whose step or loss is not a finite number of the right kind, is skipped and counted: any
+        bytes in the file are read, none crashes the reader."""
+        rows, skipped = read_jsonl(self.metrics)
         kept: list[dict[str, Any]] = []
         last_train = 0
-        for r in self.read_metrics():
+        for r in rows:
             step = r.get("step")
-            if not isinstance(step, int) or (upto is not None and step > upto):
+            kind = r.get("kind")
+            if not isinstance(step, int) or not _count(step) or (kind == "train" and not finite_number(r.get("loss"))):
+                skipped += 1
                 continue
-            if r.get("kind") == "train":
+            if kind == "val" and not finite_number(r.get("val_loss")):
+                skipped += 1
+                continue
+            if upto is not None and step > upto:
+                continue
+            if kind == "train":
                 if step <= last_train:  # a resumed process starts again here
                     kept = [k for k in kept if k["step"] < step]
                 last_train = step
             kept.append(r)
-        return kept
+        return kept, skipped
+
+    def history(self, upto: int | None = None) -> list[dict[str, Any]]:
+        return self.history_rows(upto)[0]
 
     def history_event(self, upto: int | None = None) -> History:
         """The loss curves so far as one event: what a resumed run or a late viewer plots first."""
-        rows = self.history(upto)
-        train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train" and _number(r.get("loss"))]
-        val = [(r["step"], r["val_loss"]) for r in rows if r.get("kind") == "val" and _number(r.get("val_loss"))]
-        return History(
+        return self.history_event_counted(upto)[0]
+
+    def history_event_counted(self, upto: int | None = None) -> tuple[History, int]:
+        """``history_event`` and the number of damaged lines skipped to make it."""
+        rows, skipped = self.history_rows(upto)
+        train = [(r["step"], r["loss"]) for r in rows if r.get("kind") == "train"]
+        val = [(r["step"], r["val_loss"]) for r in rows if r.get("kind") == "val"]
+        history = History(
             steps=[s for s, _ in train],
             losses=[float(v) for _, v in train],
             val_steps=[s for s, _ in val],
             val_losses=[float(v) for _, v in val],
         )
+        return history, skipped
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _count(value: object) -> bool:
+    """A step number as a trainer writes it (a float holds it exactly: plots and ticks use floats)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+
+
+def finite_number(value: object) -> bool:
+    """Whether ``value`` (read from a file) is a number that is finite as a float: not a bool, not
+    NaN or infinite, not an integer too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def read_jsonl(path: Path, tail_bytes: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of a JSON-lines file, one per line, and how many lines were skipped: not
+    UTF-8, not JSON, not an object, nested too deeply, numbers too long to read. A missing or
+    unreadable file has none. With ``tail_bytes``, only the file's last bytes are read (the
+    first, possibly partial, line of them is dropped)."""
+    data = read_regular(path, tail_bytes=None if tail_bytes is None else tail_bytes + 1)
+    if data is None:
+        return [], 0
+    if tail_bytes is not None and len(data) > tail_bytes:
+        data = data.partition(b"\n")[2]  # the file goes on before this: its first line may be cut
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    lines = data.split(b"\n")
+    if not data.endswith(b"\n"):
+        lines.pop()  # being written now, or cut short by a kill: not damage
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            skipped += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            skipped += 1
+    return rows, skipped
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON file that should hold an object (config.json, trainer.json): the object, or None
+    if the file is missing, unreadable, not JSON or not an object."""
+    raw = read_regular(path, limit=MAX_JSON_FILE_BYTES)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+MAX_JSON_FILE_BYTES = 16 * 2**20  # config.json and trainer.json are a few KB
+MAX_UNWRITTEN_BYTES = 16 * 2**20  # lines kept in memory while a run file cannot be written
+
+
+class AppendFile:
+    """A JSON-lines file the trainer appends to, that survives a full disk or a read-only
+    directory: lines that cannot be written are kept in memory (the newest
+    ``MAX_UNWRITTEN_BYTES`` of them) and written, exactly once and in order, by the next append
+    that succeeds. Written with ``os.write`` on an ``O_APPEND`` descriptor, so the bytes that
+    reached the file are known and a line cut by the failure is continued, not repeated."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+        self.pending = bytearray()
+        self.failing: str | None = None  # why the last write failed
+        self.dropped = 0  # lines dropped from memory since the failure began
+        self.torn = False  # the file ends inside a line whose rest was dropped
+        self.written_part = 0  # bytes of the first pending line already in the file
+
+    def append(self, rows: list[dict[str, Any]], notes: list[tuple[str, str]]) -> None:
+        self.pending += "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+        if len(self.pending) > MAX_UNWRITTEN_BYTES:  # the oldest whole lines go
+            cut = self.pending.find(b"\n", len(self.pending) - MAX_UNWRITTEN_BYTES) + 1
+            self.dropped += self.pending.count(b"\n", 0, cut)
+            if self.written_part:
+                self.torn, self.written_part = True, 0
+            del self.pending[:cut]
+        self.flush(notes)
+
+    def flush(self, notes: list[tuple[str, str]]) -> None:
+        try:
+            if self.fd is None:
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+                self.fd = os.open(self.path, flags, 0o644)
+            if self.torn:
+                os.write(self.fd, b"\n")  # end the cut line: readers skip it as damaged
+                self.torn = False
+            while self.pending:
+                n = os.write(self.fd, self.pending)
+                last = self.pending.rfind(b"\n", 0, n)
+                self.written_part = n - (last + 1) if last >= 0 else self.written_part + n
+                del self.pending[:n]
+        except OSError as exc:
+            if self.failing is None:
+                self.failing = exc.strerror or str(exc)
+                notes.append(
+                    (
+                        "warning",
+                        f"cannot write {self.path.name} ({self.failing}); training goes on, its newest lines are "
+                        f"kept in memory and written when it can",
+                    )
+                )
+            return
+        if self.failing is not None:
+            lost = f"; {self.dropped:,} older lines were dropped" if self.dropped else ""
+            notes.append(("info", f"{self.path.name} is written again{lost}"))
+            self.failing, self.dropped = None, 0
+
+    def close(self, notes: list[tuple[str, str]]) -> None:
+        if self.pending:
+            self.flush(notes)
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
 
 
 def resolve_checkpoint(arg: str | Path) -> Path:

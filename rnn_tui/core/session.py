@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from . import events as ev
 from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
+from .explorer import Explorer
 from .gpus import GpuMonitor
 from .trainer import StepRecord, Trainer
 
@@ -34,6 +35,7 @@ class Inbox(Protocol):
 
 Emit = Callable[[ev.Event], None]
 
+EVENT_PROGRESS_EVERY_S = 0.5  # how often long work (an evaluation) reports how far it is
 PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
 
 # A NaN or infinite loss (or gradient, or weights) rolls the trainer back to its last good state,
@@ -85,7 +87,7 @@ class Session:
         self.temperature = cfg.temperature
         self.top_k = cfg.top_k
         self.prime = cfg.prime
-        self.sample_requested: ev.SampleNow | None = None  # a sample asked for, with its settings
+        self.sample_requested = False
         self.corpus_change_noted = False
         self.save_requested = False
         self.active_s = 0.0  # this session's training wall time, paused time excluded
@@ -93,7 +95,7 @@ class Session:
         self._train_s = 0.0  # training time and steps since the last Progress
         self._train_steps = 0
         self.save_error: str | None = None
-        self._state = ""
+        self._state: tuple[str, str] = ("", "")
         # the last good state (Trainer.snapshot, on the CPU) and the rollbacks made since it
         self.snapshot_every_s = snapshot_every_s
         self.good: dict | None = None
@@ -115,6 +117,7 @@ class Session:
         self.gpu_monitor = GpuMonitor(trainer.device) if trainer.device.type == "cuda" else None
         self.gpus: list[dict] | None = None
         self.reports = 0
+        self.explorer = Explorer()  # the explorer screen's requests, answered between steps
 
     @property
     def total_s(self) -> float:
@@ -122,10 +125,30 @@ class Session:
         return self.earlier_s + self.active_s
 
     # ------------------------------------------------------------------ helpers
-    def set_state(self, state: str) -> None:
-        if state != self._state:
-            self._state = state
-            self.emit(ev.StateChanged(state))
+    def tell_file_notes(self) -> None:
+        """Say what went wrong (once) or right again writing the run's files: a full disk or a
+        read-only directory never stops training, but the person watching should know."""
+        if self.t.run is not None and self.t.run.notes:
+            for level, message in self.t.run.take_notes():
+                self.emit(ev.Notice(level, message))
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        if (state, detail) != self._state:
+            self._state = (state, detail)
+            self.emit(ev.StateChanged(state, detail))
+
+    def progress_reporter(self, state: str, what: str) -> Callable[[float], None]:
+        """A callback for long work (an evaluation): says how far it is, at most twice a second,
+        so a screen waiting on it (a stop) shows progress instead of a frozen state."""
+        last = [time.monotonic()]
+
+        def report(done: float) -> None:
+            now = time.monotonic()
+            if now - last[0] >= EVENT_PROGRESS_EVERY_S and done < 1.0:
+                last[0] = now
+                self.set_state(state, f"{what}{done:.0%}")
+
+        return report
 
     def handle(self, cmd: ev.Command) -> None:
         if isinstance(cmd, ev.Pause):
@@ -133,7 +156,7 @@ class Session:
         elif isinstance(cmd, ev.Resume):
             self.paused = False
         elif isinstance(cmd, ev.SampleNow):
-            self.sample_requested = cmd
+            self.sample_requested = True
         elif isinstance(cmd, ev.SaveNow):
             self.save_requested = True
         elif isinstance(cmd, ev.SetSampling):
@@ -146,9 +169,11 @@ class Session:
             # kept in the config, so checkpoints (and a resumed run) remember them
             cfg = self.t.cfg
             cfg.temperature, cfg.top_k, cfg.prime = self.temperature, self.top_k, self.prime
-            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
+            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime, cmd.ticket))
         elif isinstance(cmd, ev.Stop):
             self.stop_requested = cmd
+        elif isinstance(cmd, ev.Explore):
+            self.explorer.ask(cmd)
         else:
             self.emit(ev.Notice("warning", f"ignored unknown command {type(cmd).__name__}"))
 
@@ -227,6 +252,7 @@ class Session:
             self.rollback(rows[failure[0]].step, failure[1])
         elif self.clock >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
             self.take_snapshot()  # (not in a run of skipped steps: the scale there may be on its way to 0)
+        self.tell_file_notes()
 
     def sample_gpus(self) -> None:
         """Every GPU's utilisation, memory, temperature and power, every ``GPU_SAMPLE_EVERY``
@@ -347,16 +373,17 @@ class Session:
         )
         return self.active_s - self.last_eval_at >= gap
 
-    def evaluate(self) -> None:
+    def evaluate(self, final: bool = False) -> None:
         step = self.t.step
         self.post_progress()  # the weights to evaluate are good (or this rolls back)
         if self.t.step != step:
             return
         self.note_corpus_change()
-        self.set_state("evaluating")
+        what = "final " if final else ""  # a final evaluation: the trainer is stopping
+        self.set_state("evaluating", what.strip())
         t0 = time.perf_counter()
         before = self.t.best_val
-        val = self.t.evaluate()
+        val = self.t.evaluate(on_progress=self.progress_reporter("evaluating", what))
         if not math.isfinite(val):
             self.rollback(step, f"the validation loss became {val}")
             return
@@ -376,6 +403,7 @@ class Session:
                 ]
             )
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
+        self.tell_file_notes()
         if is_best and (self.t.run is not None or self.cluster.world > 1):
             self.save("best")
 
@@ -387,26 +415,35 @@ class Session:
                 self.corpus_change_noted = True
                 self.emit(ev.Notice("info", changed))
 
-    def sample(self, once: ev.SampleNow | None = None) -> None:
-        """A sample with the session's settings, or with those a ``SampleNow`` carries (a
-        viewer's own temperature) for this sample only."""
+    def sample(self) -> None:
+        """A sample with the session's settings: the ones every screen shows."""
         self.post_progress()  # sample from good weights (NaN probabilities cannot be sampled)
         if not self.cluster.leader:
             return  # the leader samples; the others only took part in the report above
         self.set_state("sampling")
-        temperature, top_k, prime = self.temperature, self.top_k, self.prime
-        if once is not None:
-            temperature = temperature if once.temperature is None else max(0.0, float(once.temperature))
-            top_k = top_k if once.top_k is None else max(0, int(once.top_k))
-            prime = prime if once.prime is None else once.prime
-        s = self.t.sample(self.t.cfg.sample_length, temperature, top_k, prime, record=PROBE_CHARS)
+        s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime, record=PROBE_CHARS)
         if self.t.run is not None:
             self.t.run.log_sample(
                 {"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k, "prime": s.prime, "text": s.text}
             )
         self.emit(ev.Sampled(self.t.step, s.prime, s.text, s.temperature, s.top_k, s.unknown))
+        self.tell_file_notes()
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
+
+    def explore(self) -> None:
+        """Answer the explorer's requests from the weights samples use (the averaged ones, as
+        ``rnn-tui explore`` reads them from a checkpoint). Its passes run on copies of them and
+        leave the training state (gradients, optimiser, hidden state, RNG) untouched. With
+        several processes, all take part in the report first; the leader answers."""
+        self.post_progress()  # explore good weights (this rolls back from NaN ones)
+        if not self.cluster.leader:
+            return
+        t = self.t
+        val = t.corpus.split(t.cfg.val_fraction)[1]
+        version = (t.step, self.active_s, self.total_rollbacks)  # the weights: a rollback repeats steps
+        for answer in self.explorer.serve(t.eval_model, t.vocab, val, t.step, t.cfg.seq_len, version):
+            self.emit(answer)
 
     def save(self, reason: str) -> str | None:
         """Write a checkpoint (with several processes, all of them take part; the leader writes)."""
@@ -419,7 +456,7 @@ class Session:
             self.rollback(self.t.step, "the weights became NaN or infinite")
         elif self.good_step != self.t.step and not self.skipped_in_a_row:
             self.take_snapshot(weights_checked=True)
-        self.set_state("saving")
+        self.set_state("saving", "final" if reason == "final" else "")
         try:
             self.t.trained_s = self.total_s
             path = self.t.save(reason)
@@ -453,7 +490,8 @@ class Session:
             stop=stop is not None,
             stop_save=stop is None or stop.save,
             save=self.save_requested,
-            sample=self.sample_requested is not None or time.monotonic() >= next_sample,
+            sample=self.sample_requested or time.monotonic() >= next_sample,
+            explore=self.explorer.due(training=not self.paused),
             paused=self.paused,
             out_of_time=cfg.max_minutes is not None and self.active_s >= cfg.max_minutes * 60,
         )
@@ -505,12 +543,17 @@ class Session:
                 max_minutes=cfg.max_minutes,
                 precision=t.precision.record(),
                 world_size=self.cluster.world,
+                threads=cpu_threads() if t.device.type == "cpu" else None,
             )
         )
         if t.run is not None and t.step > 0:  # a resumed run: the curves so far, then live
             self.emit(t.run.history_event(upto=t.step))
+            if t.resumed_from is not None and t.resumed_from == t.run.latest:  # the last save, so far
+                self.emit(ev.CheckpointSaved(t.step, str(t.run.latest), "resumed"))
         if t.resume_note:
             self.emit(ev.Notice("info", t.resume_note))
+        for note in t.start_notes:
+            self.emit(ev.Notice("warning", note))
         self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
         next_post = time.monotonic() + self.post_interval
         next_sample = time.monotonic() + min(cfg.sample_every_s, 5.0)  # the first sample comes early
@@ -568,9 +611,11 @@ class Session:
                         self.save_requested = False
                         self.save("manual")
                     if turn.sample:
-                        once, self.sample_requested = self.sample_requested, None
-                        self.sample(once)
+                        self.sample_requested = False
+                        self.sample()
                         next_sample = time.monotonic() + cfg.sample_every_s
+                    if turn.explore:
+                        self.explore()
                     if turn.paused:
                         self.post_progress()
                         self.set_state("paused")
@@ -613,7 +658,7 @@ class Session:
                         t.last_val_step,
                     )
                 ):
-                    self.evaluate()
+                    self.evaluate(final=True)
                     path = self.save("final") or path  # again, so the checkpoint knows this val loss
         except Exception as exc:
             lost = self.cluster.failure(exc)
@@ -630,11 +675,12 @@ class Session:
                     except OSError:
                         pass
             self.emit(ev.Notice("error", error))
+        if t.run is not None:
+            t.run.close()  # what a full disk kept in memory is written now if it can be
+            self.tell_file_notes()
         self.set_state("failed" if error else "finished")
         done = ev.Finished(reason=reason, step=t.step, checkpoint=path, error=error)
         self.emit(done)
-        if t.run is not None:
-            t.run.close()
         return done
 
 
@@ -649,6 +695,7 @@ class Turn:
     stop_save: bool = True
     save: bool = False  # a checkpoint asked for
     sample: bool = False  # asked for, or due
+    explore: bool = False  # the explorer's requests (the leader's) are answered
     paused: bool = False
     post: bool = False  # report the steps since the last report (and check them for NaN)
     evaluate: bool = False
@@ -675,6 +722,12 @@ def metrics_row(row: StepRecord) -> dict[str, Any]:
     grad_norm = None if row.skipped else round(row.grad_norm, 4)
     line = {"kind": "train", "step": row.step, "loss": round(row.loss, 5), "grad_norm": grad_norm, "lr": row.lr}
     return {**line, "skipped": True} if row.skipped else line
+
+
+def cpu_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,11 +43,22 @@ from .errors import (
     out_of_memory_advice,
     out_of_memory_as_error,
 )
-from .model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors, zero_state
+from .model import (
+    CharRNN,
+    ModelConfig,
+    detach_state,
+    parameter_count,
+    state_from_tensors,
+    state_tensors,
+    training_bytes,
+    zero_state,
+)
 from .precision import ModelProbe, Precision, apply_precision, choose_precision, loss_scaler, tf32_available
 from .runs import RunDir
 from .sampling import Sample, generate
 from .threads import ThreadTuner, usable_cores
+
+EVAL_LOGITS = 8 * 2**20  # logits computed at once by an evaluation (x 4 bytes: 32 MB)
 
 
 def pick_device(name: str) -> torch.device:
@@ -67,6 +79,33 @@ def pick_device(name: str) -> torch.device:
         if mps is None or not mps.is_available():
             raise ConfigError("--device mps: Apple's Metal backend is not available here")
     return torch.device(name)
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for this process now: the GPU's, or the machine's (Linux's MemAvailable)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(model_cfg: ModelConfig, batch: int, seq_len: int, device: torch.device) -> None:
+    """Refuse, in one line, a model that cannot fit: better than being killed by the kernel after
+    minutes of swapping (which also starves everything else on a shared machine)."""
+    need = training_bytes(model_cfg, batch, seq_len)
+    free = available_bytes(device)
+    if free is not None and need > 0.9 * free:
+        raise OutOfMemory(
+            f"this model needs about {need / 2**30:,.1f} GB to train ({parameter_count(model_cfg):,} parameters, "
+            f"with gradients, optimiser moments and activations) and {free / 2**30:,.1f} GB is free on {device}; "
+            f"try a smaller --hidden, --layers or --batch-size"
+        )
 
 
 def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
@@ -154,6 +193,7 @@ class Trainer:
             embed=cfg.embed,
             dropout=cfg.dropout,
         )
+        check_memory(self.model_cfg, cfg.batch_size, cfg.seq_len, self.device)
         with out_of_memory_as_error():
             self.model = CharRNN(self.model_cfg).to(self.device)
             # The averaged model: evaluations, samples and checkpoints' readers use it (see ema_decay).
@@ -211,6 +251,8 @@ class Trainer:
         # Training time of the whole run, resumed parts included (the session keeps it up to date
         # before each save), so a resumed run's clock and its curves against time go on from here.
         self.trained_s = 0.0
+        self.start_notes: list[str] = []  # warnings the session says when it starts (a resume's)
+        self.resumed_from: Path | None = None  # the checkpoint this trainer was loaded from
         with out_of_memory_as_error():
             self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
         # (step, loss, grad norm, lr, skipped) per step; the tensors stay on the device
@@ -317,18 +359,27 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation and sampling
     @torch.no_grad()
-    def evaluate(self, chunk: int = 512) -> float:
-        """Mean cross-entropy (nats/char) over the validation split, state carried along each row.
+    def evaluate(self, chunk: int = 512, on_progress: Callable[[float], None] | None = None) -> float:
+        """Mean cross-entropy (nats/char) over the validation split, state carried along each row;
+        ``on_progress`` is told the fraction done after each chunk.
 
         With several processes each evaluates its share of the rows and the sums are added up:
-        the same loss as one process, in a fraction of the time."""
+        the same loss as one process, in a fraction of the time. Columns are taken ``chunk`` at a
+        time, fewer for a big vocabulary: each chunk's logits are at most ``EVAL_LOGITS`` numbers
+        (32 MB in float32; with the softmax cross-entropy's copies, about 100 MB), whatever the
+        vocabulary."""
+        rows = self.val_x.size(0)
+        chunk = max(1, min(chunk, EVAL_LOGITS // max(1, rows * self.vocab.size)))
         model = self.eval_model
         was_training = model.training
         model.eval()
         try:
             total, count, state = 0.0, 0, None
             x_all, y_all = self.val_x.to(self.device), self.val_y.to(self.device)
-            for a in range(0, x_all.size(1) if x_all.size(0) else 0, chunk):
+            columns = x_all.size(1) if x_all.size(0) else 0  # a process may have no rows of its own
+            for a in range(0, columns, chunk):
+                if on_progress is not None:
+                    on_progress(a / columns)
                 x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
                     logits, state = model(x, state)
@@ -557,6 +608,9 @@ class Trainer:
             "vocab_size": self.vocab.size,
             "corpus": str(self.corpus.path) if self.corpus.path else None,
             "n_params": self.model.num_params(),
+            "train_chars": self.train_chars,
+            "val_chars": self.val_chars,
+            "batches_per_epoch": len(self.batches),
             "device": str(self.device),
             "precision": self.precision.record(),
             "world_size": self.cluster.world,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.runs import RunDir, write_text_atomic
+from rnn_tui.core.text import visible
 from rnn_tui.host.request import LaunchError, TrainRequest
 from rnn_tui.remote.status import live_trainer, read_status, write_status
 
@@ -29,15 +30,27 @@ STARTUP_TIMEOUT_S = 300.0  # importing torch and encoding a huge corpus on a slo
 
 
 def start_detached(request: TrainRequest, timeout: float = STARTUP_TIMEOUT_S) -> tuple[Path, int]:
-    """Start a background trainer for ``request``; its run directory and pid once it trains."""
+    """Start a background trainer for ``request``; its run directory and pid once it trains.
+
+    A start that fails (the trainer refuses, the run directory cannot be written, Ctrl+C while
+    waiting) says why in one line, and a run directory made for it is removed."""
     run_dir, made = request.prepare_run_dir()
     run = RunDir(run_dir.resolve())
     run_dir = run.path
+
+    def give_up(message: str) -> LaunchError:
+        if made and not run.latest.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # a run that never trained leaves nothing behind
+        return LaunchError(message)
+
     request = dataclasses.replace(request, run_dir=run_dir if made else None)
     request_file = run.request
-    write_text_atomic(request_file, request.to_json())
-    write_status(run_dir, state="starting", pid=None, host=socket.gethostname(), error=None)
-    log = open(run.trainer_log, "ab")
+    try:
+        write_text_atomic(request_file, request.to_json())
+        write_status(run_dir, state="starting", pid=None, host=socket.gethostname(), error=None)
+        log = open(run.trainer_log, "ab")
+    except OSError as exc:
+        raise give_up(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rnn_tui.host.detached", str(request_file)],
@@ -50,28 +63,35 @@ def start_detached(request: TrainRequest, timeout: float = STARTUP_TIMEOUT_S) ->
     finally:
         log.close()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = read_status(run_dir)
-        # (with --nproc the trainer is the launcher's first process: the launcher is ours)
-        ours = proc.pid in (status.get("pid"), status.get("launcher_pid"))
-        # running; or so short a run that it trained and ended between two looks
-        if ours and (
-            status.get("state") == "running"
-            or (status.get("state") in ("finished", "stopped") and not status.get("error"))
-        ):
-            return run_dir, proc.pid
-        code = proc.poll()
-        if code is not None or status.get("state") in ("failed", "finished", "stopped"):
+    try:
+        while time.monotonic() < deadline:
+            status = read_status(run_dir)
+            # (with --nproc the trainer is the launcher's first process: the launcher is ours)
+            ours = proc.pid in (status.get("pid"), status.get("launcher_pid"))
+            # running; or so short a run that it trained and ended between two looks
+            if ours and (
+                status.get("state") == "running"
+                or (status.get("state") in ("finished", "stopped") and not status.get("error"))
+            ):
+                return run_dir, proc.pid
+            code = proc.poll()
+            if code is not None or status.get("state") in ("failed", "finished", "stopped"):
+                proc.wait()
+                error = (
+                    read_status(run_dir).get("error")
+                    or _last_line(run.trainer_log)
+                    or f"the background trainer exited with code {code}"
+                )
+                raise give_up(error)
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        proc.terminate()  # it abandons its start (a trainer already training saves and stops)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
             proc.wait()
-            error = (
-                read_status(run_dir).get("error")
-                or _last_line(run.trainer_log)
-                or f"the background trainer exited with code {code}"
-            )
-            if made and not run.latest.exists():
-                shutil.rmtree(run_dir, ignore_errors=True)  # a run that never trained leaves nothing behind
-            raise LaunchError(error)
-        time.sleep(0.1)
+        raise give_up("interrupted: the background trainer was stopped before it started") from None
     raise LaunchError(
         f"the background trainer (pid {proc.pid}) did not start within {timeout:.0f} s; see {run.trainer_log}"
     )
@@ -86,7 +106,8 @@ def _last_line(path: Path) -> str | None:
 
 
 def log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", flush=True)
+    # trainer.log is read with cat and tail -f: text from the corpus must not drive that terminal
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {visible(message)}", flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -97,7 +118,7 @@ def main(argv: list[str]) -> int:
         request = TrainRequest.from_json(request_file.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError) as exc:
         log(f"error: cannot read {request_file}: {exc}")
-        write_status(run_dir, state="failed", pid=os.getpid(), error=f"cannot read {request_file}")
+        _say_failed(run_dir, f"cannot read {request_file}")
         return 2
     if request.nproc <= 1:
         return background_process(request, run_dir)
@@ -113,7 +134,7 @@ def main(argv: list[str]) -> int:
     except RnnTuiError as exc:  # refused before the processes started, or one of them died
         log(f"error: {exc}")
         if live_trainer(run_dir) is None and read_status(run_dir).get("state") in ("starting", "running", None):
-            write_status(run_dir, state="failed", pid=os.getpid(), error=str(exc))
+            _say_failed(run_dir, str(exc))
         return 1
 
 
@@ -130,7 +151,8 @@ def background_process(request: TrainRequest, run_dir: Path) -> int:
             case ev.Evaluated():
                 log(f"step {e.step}: val loss {e.val_loss:.4f} (best {e.best_val:.4f})")
             case ev.CheckpointSaved():
-                log(f"saved {e.path} at step {e.step} ({e.reason})")
+                said = "resumed from" if e.reason == "resumed" else "saved"
+                log(f"{said} {e.path} at step {e.step} ({e.reason})")
             case ev.Notice():
                 log(f"{e.level}: {e.message}")
             case ev.Finished():
@@ -156,9 +178,16 @@ def background_process(request: TrainRequest, run_dir: Path) -> int:
     )
     if done.reason == "refused":
         if leader and live_trainer(run_dir) is None:  # the run is not another trainer's: say why this one failed
-            write_status(run_dir, state="failed", pid=os.getpid(), error=done.error)
+            _say_failed(run_dir, done.error)
         return 2
     return 1 if done.error else 0
+
+
+def _say_failed(run_dir: Path, error: str | None) -> None:
+    try:
+        write_status(run_dir, state="failed", pid=os.getpid(), error=error)
+    except OSError:
+        pass  # the front end reads the reason from trainer.log instead
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""``rnn-tui train --headless``: the same session as the app, printed as a progress bar and lines."""
+"""``rnn-tui train --headless``: the same session as the app, printed as a progress bar and lines.
+
+Its output may close under it (``| head``, a reader that quits): the run then saves and stops,
+as on SIGTERM, and exits 0 with ``trainer.json`` saying "stopped"; nothing more is printed.
+Every string from the corpus or a checkpoint is printed with its control characters made
+visible (``rnn_tui.core.text``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,18 @@ import math
 import os
 import queue
 import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.cluster import launched
+from rnn_tui.core.invocation import command
+from rnn_tui.core.text import visible, visible_fields
 from rnn_tui.host.request import LaunchError, TrainRequest
 from rnn_tui.host.serve import serve_session
 
@@ -22,6 +34,25 @@ def fmt_rate(x: float) -> str:
     return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
 
 
+class OutputConsole(Console):
+    """A console that tells ``on_closed`` when its output closes, where rich would raise
+    ``SystemExit(1)`` from whatever line printed (and lose the run)."""
+
+    def __init__(self, on_closed: Callable[[], None], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.on_closed = on_closed
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more is written
+        try:  # and the interpreter's last flush of stdout at exit finds somewhere to go
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        self.on_closed()
+
+
 def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     """Train with plain output; the exit code (a request refused raises ``LaunchError``).
 
@@ -30,7 +61,11 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     if request.nproc > 1 and not launched():
         return launch_headless(request)
     leader = os.environ.get("RANK", "0") == "0"  # the other processes of a data-parallel run print nothing
-    console = console or Console(stderr=False, highlight=False, quiet=not leader)
+    inbox: queue.Queue[ev.Command] = queue.Queue()
+    # a closed output stops the run as SIGTERM does: saved, then stopped
+    console = console or OutputConsole(
+        lambda: inbox.put(ev.Stop(save=True)), stderr=False, highlight=False, quiet=not leader
+    )
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -45,6 +80,7 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     )
     task = bar.add_task("training", total=None, info="")
     last = {"loss": math.nan, "rate": 0.0, "lr": 0.0, "gnorm": 0.0, "epoch": 0.0}
+    said: dict[str, object] = {"saved": None}
     print_line = bar.console.print
 
     def show(e: ev.Event) -> None:
@@ -57,6 +93,7 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
                     f"run {e.run_dir}: {e.corpus} ({e.train_chars:,} train / {e.val_chars:,} val chars, "
                     f"vocab {e.vocab_size}), {e.n_params:,} parameters on {e.device}{resumed}",
                     soft_wrap=True,
+                    markup=False,
                 )
                 if e.precision:  # said once: what the trainer computes in, and why
                     detail = f"; {e.precision['detail']}" if e.precision.get("detail") else ""
@@ -83,8 +120,10 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
                 print_line(f"[dim]--- sample at step {e.step} (T={e.temperature:g}) ---[/dim]")
                 print_line(e.prime + e.text, markup=False, highlight=False)
                 print_line("[dim]---[/dim]")
-            case ev.CheckpointSaved() if e.reason in ("manual", "final"):
-                print_line(f"saved {e.path} (step {e.step})", soft_wrap=True)
+            case ev.CheckpointSaved() if e.reason in ("manual", "final") and (e.path, e.step) != said["saved"]:
+                # (a stop saves, evaluates, then saves the same step again with its loss: said once)
+                said["saved"] = (e.path, e.step)
+                print_line(f"saved {e.path} (step {e.step})", soft_wrap=True, markup=False)
             case ev.Notice():
                 print_line(f"{e.level}: {e.message}", markup=False)
             case ev.Finished() if e.error and e.reason != "refused":
@@ -93,10 +132,12 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
                 pass
 
     def emit(e: ev.Event) -> None:
-        # Printing must never cost the run: after an SSH drop the terminal is gone (EIO), and a
-        # closed pipe (| head) raises too. The session goes on and saves either way.
+        # Printing must never cost the run: after an SSH drop the terminal is gone (EIO); a
+        # closed pipe (| head) stops the run through OutputConsole. The session saves either way.
+        if isinstance(e, ev.Probed):
+            return  # hidden states are for the app's heatmap
         try:
-            show(e)
+            show(visible_fields(e))
         except (OSError, ValueError):
             pass
 
@@ -114,7 +155,6 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
             except (OSError, ValueError):
                 pass
 
-    inbox: queue.Queue[ev.Command] = queue.Queue()
     try:
         done = serve_session(
             request,
@@ -124,15 +164,22 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
             on_stop_signal=on_stop_signal,
         )
     finally:
-        bar.stop()
+        if bar.live.is_started:  # (stopping a bar never started prints an empty line)
+            bar.stop()
     if done.reason == "refused":
         if not leader:
             return 2  # every process was refused alike: the first one says why
         raise LaunchError(done.error or "the run could not start")
     if done.error:
         return 1
+    how = "stopped" if done.reason == "stopped" else f"finished ({done.reason})"
+    lines = [f"{how} at step {done.step}; checkpoint {done.checkpoint}"]
+    if done.checkpoint:
+        more = ["--max-steps", str(done.step * 2)] if done.reason == "max-steps" else []
+        lines.append(f"resume with: {command('train', '--resume', Path(done.checkpoint).parent.parent, *more)}")
     try:
-        console.print(f"finished ({done.reason}) at step {done.step}; checkpoint {done.checkpoint}", soft_wrap=True)
+        for line in lines:
+            console.print(visible(line), soft_wrap=True, markup=False)
     except (OSError, ValueError):
         pass
     return 0

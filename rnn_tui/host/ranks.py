@@ -109,7 +109,7 @@ def build_rank_trainer(request: TrainRequest, cluster: Ddp) -> Trainer:
         cfg = together(cluster, lambda: TrainConfig(**request.overrides).validate())
         vocab, kind = None, cfg.vocab
     device = together(cluster, lambda: rank_device(cfg.device, cluster))
-    corpus = shared_corpus(cluster, corpus_path, kind, vocab)
+    corpus = shared_corpus(cluster, corpus_path, kind, vocab, None if vocab is not None else cfg.max_vocab)
     same = {"symbols": len(corpus.vocab.codes), "characters": len(corpus)}
     for rank, theirs in enumerate(cluster.exchange(same)):
         if theirs != same:  # another machine's copy of the corpus differs
@@ -138,7 +138,7 @@ def build_rank_trainer(request: TrainRequest, cluster: Ddp) -> Trainer:
         trainer = together(cluster, lambda: Trainer(cfg, corpus, run=run, device=device, cluster=cluster))
         if ck is not None and ck_path is not None:
             together(cluster, lambda: trainer.load_state_dict(ck))
-            together(cluster, lambda: check_resumed(trainer, ck_path) if cluster.leader else None)
+            together(cluster, lambda: check_resumed(trainer, ck, ck_path) if cluster.leader else None)
         precisions = cluster.exchange(trainer.precision.name)
         if len(set(precisions)) > 1:
             raise LaunchError(

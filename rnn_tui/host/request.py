@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.invocation import command
 
 if TYPE_CHECKING:
     from rnn_tui.core.config import TrainConfig
@@ -76,14 +77,20 @@ class TrainRequest:
     def check(self) -> None:
         """Cheap checks that need no torch, so bad input is refused before any screen appears."""
         from rnn_tui.core.config import TrainConfig
+        from rnn_tui.core.files import not_regular_reason
 
         path = self.corpus_path()
         if path is not None:
-            if not path.exists():
-                raise LaunchError(f"corpus not found: {path}")
+            try:
+                st = path.stat()  # never opened here: a named pipe would block
+            except OSError:
+                raise LaunchError(f"corpus not found: {path}") from None
             if path.is_dir():
                 raise LaunchError(f"corpus is a directory, not a file: {path}")
-            if path.stat().st_size == 0:
+            reason = not_regular_reason(path, st.st_mode)
+            if reason is not None:
+                raise LaunchError(f"corpus {reason}; save it to a file first")
+            if st.st_size == 0:
                 raise LaunchError(f"corpus is empty: {path}")
         if self.resume is not None:
             from rnn_tui.core.runs import resolve_checkpoint, run_dir_of
@@ -94,7 +101,7 @@ class TrainRequest:
             live = live_trainer(run_path) if run_path else None
             if live is not None:
                 raise LaunchError(
-                    f"{run_path} is training now (pid {live.get('pid')}); watch it with: rnn-tui attach {run_path}"
+                    f"{run_path} is training now (pid {live.get('pid')}); watch it with: {command('attach', run_path)}"
                 )
         TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
         if self.nproc < 1:
@@ -125,9 +132,10 @@ class TrainRequest:
         return RunDir.create(self.runs_dir, stem).path, True
 
 
-def build_trainer(request: TrainRequest) -> Trainer:
-    """A fresh trainer, or one that continues ``request.resume`` exactly (one process; several:
-    ``host/ranks.py``)."""
+def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trainer:
+    """A fresh trainer, or one that continues ``request.resume`` exactly. A run directory made
+    for it is added to ``made`` the moment it exists (so the caller can remove it if the start
+    is abandoned, even by a signal)."""
     from rnn_tui.core import checkpoint as ckpt_io
     from rnn_tui.core.config import TrainConfig
     from rnn_tui.core.corpus import read_corpus
@@ -138,8 +146,12 @@ def build_trainer(request: TrainRequest) -> Trainer:
     if request.resume is None:
         assert corpus_path is not None  # a fresh run always has a corpus (the bundled one by default)
         cfg = TrainConfig(**request.overrides).validate()
-        corpus = read_corpus(corpus_path, kind=cfg.vocab)
-        run = RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+        corpus = read_corpus(corpus_path, kind=cfg.vocab, max_vocab=cfg.max_vocab)
+        run = (
+            RunDir(request.run_dir).ensure()
+            if request.run_dir
+            else RunDir.create(request.runs_dir, corpus_path.stem, made=made)
+        )
         try:
             return Trainer(cfg, corpus, run=run)
         except BaseException:
@@ -150,10 +162,10 @@ def build_trainer(request: TrainRequest) -> Trainer:
     ck = ckpt_io.load(ck_path)
     cfg, vocab, corpus_path = resumed_config(request, ck, ck_path)
     corpus = read_corpus(corpus_path, kind=vocab.kind, vocab=vocab)
-    run = resumed_run(request, corpus_path, ck_path)
+    run = resumed_run(request, corpus_path, ck_path, made)
     trainer = Trainer(cfg, corpus, run=run)
     trainer.load_state_dict(ck)
-    check_resumed(trainer, ck_path)
+    check_resumed(trainer, ck, ck_path)
     return trainer
 
 
@@ -188,22 +200,32 @@ def resumed_config(request: TrainRequest, ck: dict, ck_path: Path) -> tuple[Trai
     return cfg, vocab, corpus_path
 
 
-def resumed_run(request: TrainRequest, corpus_path: Path, ck_path: Path) -> RunDir:
+def resumed_run(request: TrainRequest, corpus_path: Path, ck_path: Path, made: list[Path] | None = None) -> RunDir:
     """A resumed run continues in its run directory (a checkpoint outside one starts a new one)."""
     from rnn_tui.core.runs import RunDir, run_dir_of
 
     run_path = run_dir_of(ck_path)
     if run_path:
         return RunDir(run_path).ensure()
-    return RunDir(request.run_dir).ensure() if request.run_dir else RunDir.create(request.runs_dir, corpus_path.stem)
+    if request.run_dir:
+        return RunDir(request.run_dir).ensure()
+    return RunDir.create(request.runs_dir, corpus_path.stem, made=made)
 
 
-def check_resumed(trainer: Trainer, ck_path: Path) -> None:
-    """A resumed run has steps left to train, and remembers its best validation loss."""
+def check_resumed(trainer: Trainer, ck: dict, ck_path: Path) -> None:
+    """A resumed run has steps left to train, remembers its best validation loss, and says so
+    when it goes on with another corpus than the one it was trained on."""
     from rnn_tui.core import checkpoint as ckpt_io
     from rnn_tui.core.errors import CheckpointError
 
     cfg, run = trainer.cfg, trainer.run
+    trainer.resumed_from = ck_path
+    trained_on = ck.get("corpus")
+    if isinstance(trained_on, str) and trained_on and Path(trained_on).resolve() != trainer.corpus.path:
+        trainer.start_notes.append(
+            f"this run was trained on {trained_on} and goes on with {trainer.corpus.path}: its losses from here on "
+            f"are not comparable with the earlier ones"
+        )
     if cfg.max_steps is not None and trainer.step >= cfg.max_steps:
         raise CheckpointError(
             f"this run is already at step {trainer.step:,}, its --max-steps; resume with a larger --max-steps"

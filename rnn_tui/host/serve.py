@@ -15,16 +15,19 @@ writes the status and emits the events; the others train in step and write nothi
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.runs import RunDirError
 from rnn_tui.core.session import Emit, Inbox, Session
 from rnn_tui.host.request import TrainRequest, build_trainer
 from rnn_tui.remote.server import ControlServer
@@ -32,6 +35,7 @@ from rnn_tui.remote.status import RunLock, write_status
 
 if TYPE_CHECKING:
     from rnn_tui.core.distributed import Ddp
+    from rnn_tui.core.trainer import Trainer
 
 # The stop signal this process's last session got (None: none). A process of a ``--nproc`` run
 # that was told to stop by a signal exits by that signal once it has saved (see launch.py).
@@ -80,7 +84,18 @@ class StatusFile:
             if done.reason == "stopped"
             else "finished"
         )
-        self.write(state=state, step=done.step, reason=done.reason, error=done.error, checkpoint=done.checkpoint)
+        fields: dict[str, Any] = dict(
+            state=state, step=done.step, reason=done.reason, error=done.error, checkpoint=done.checkpoint
+        )
+        try:
+            write_status(self.run_dir, **fields)
+        except OSError:
+            # A full disk refuses the new file an atomic write needs: the last state is written
+            # over the old file instead, so it never says "running" for a trainer that stopped.
+            try:
+                write_status(self.run_dir, in_place=True, **fields)
+            except OSError:
+                pass
 
 
 def fanout(*sinks: Emit) -> Emit:
@@ -89,6 +104,25 @@ def fanout(*sinks: Emit) -> Emit:
             sink(e)
 
     return emit
+
+
+def own_answers(emit: Emit) -> Emit:
+    """The host's own sink: the explorer's answers to viewers go to them alone (the control server
+    routes those)."""
+
+    def sink(e: ev.Event) -> None:
+        if not (isinstance(e, (ev.Explored, ev.ExploreFailed)) and e.asker):
+            emit(e)
+
+    return sink
+
+
+class StartInterrupted(BaseException):
+    """A stop signal came while the session was starting: the start is abandoned, nothing kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def serve_session(
@@ -103,14 +137,14 @@ def serve_session(
     on_internal_error: Callable[[str], None] | None = None,
 ) -> ev.Finished:
     """Run ``request``'s session to its end; every outcome is a ``Finished`` event, emitted and
-    returned (``reason="refused"`` when the trainer could not be built: bad input, a run that is
-    training already).
+    returned (``reason="refused"`` when it could not start: bad input, a run that is training
+    already, a run directory that cannot be written, a stop signal during start-up).
 
     ``stop_signals`` save and stop between steps (then ``on_stop_signal`` is told which came);
+    during start-up they abandon the start, and a run directory made for it is removed.
     ``ignore_signals`` are ignored. Both are installed only for the session's lifetime, and only
     from the main thread (a trainer in a thread leaves signals to its process).
     """
-
     from rnn_tui.core.cluster import launched
 
     if not launched():
@@ -128,12 +162,11 @@ def serve_session(
     try:
         quiet: Emit = lambda e: None  # noqa: E731  (the leader speaks for the run)
         sink = emit if cluster.leader else quiet
-        done = _serve(
+        return _serve(
             request, inbox, sink, cluster, control, stop_signals, ignore_signals, on_stop_signal, on_internal_error
         )
     finally:
         cluster.close()
-    return done
 
 
 def _serve(
@@ -147,77 +180,16 @@ def _serve(
     on_stop_signal: Callable[[int], None] | None,
     on_internal_error: Callable[[str], None] | None,
 ) -> ev.Finished:
-    def refuse(message: str) -> ev.Finished:
-        done = ev.Finished(reason="refused", step=0, checkpoint=None, error=message)
-        emit(done)
-        return done
-
-    try:
-        if cluster is None:
-            trainer = build_trainer(request)
-        else:
-            from rnn_tui.host.ranks import build_rank_trainer
-
-            trainer = build_rank_trainer(request, cluster)
-    except RnnTuiError as exc:
-        return refuse(str(exc))
-    except Exception as exc:
-        if on_internal_error is not None:
-            on_internal_error(traceback.format_exc())
-        return refuse(f"internal error: {exc!r}")
-    run = trainer.run
-    lock = None
-    refused = None
-    if run is not None:
-        try:
-            lock = RunLock(run.path).acquire()
-        except (RnnTuiError, OSError) as exc:
-            refused = str(exc) if isinstance(exc, RnnTuiError) else f"cannot lock {run.path}: {exc}"
-    pids = [os.getpid()]
-    if cluster is not None:  # a run trained already refuses every process, not only the leader
-        try:
-            refused = cluster.agree(refused)
-            pids = cluster.exchange(os.getpid())
-        except RnnTuiError as exc:
-            refused = str(exc)
-    if refused is not None:
-        if lock is not None:
-            lock.release()
-        if run is not None:
-            run.close()
-        return refuse(refused)
-
-    sinks = [emit]
-    server = None
-    status = None
-    if run is not None:
-        if control:
-            try:
-                server = ControlServer(run.path, inbox.put).start()
-                sinks.append(server.publish)
-            except OSError as exc:
-                emit(ev.Notice("warning", f"other terminals cannot attach to this run: {exc.strerror or exc}"))
-        status = StatusFile(run.path)
-        status.write(
-            state="running",
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            socket=str(server.path) if server is not None else None,
-            started=time.time(),
-            error=None,
-            reason=None,
-            # several processes: how many, and the launcher (torchrun, --nproc) that a signal
-            # stops them all through (it passes it on to every process)
-            **({"world_size": len(pids), "pids": pids, "launcher_pid": os.getppid()} if cluster is not None else {}),
-        )
-        # first: what the app or a viewer is told (a save, an evaluation) is on file already,
-        # so `rnn-tui runs` in another terminal never lags behind the screen
-        sinks.insert(0, status.observe)
-    session = Session(trainer, inbox, fanout(*sinks))
+    session: Session | None = None
+    giving_up = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if giving_up:
+            return  # a second signal while a failed start is cleaned up changes nothing
         global stop_signal
         stop_signal = signum
+        if session is None:
+            raise StartInterrupted(signum)
         session.stop_requested = ev.Stop(save=True)
         if on_stop_signal is not None:
             on_stop_signal(signum)
@@ -230,29 +202,142 @@ def _serve(
             previous[s] = signal.signal(s, signal.SIG_IGN)
     except ValueError:
         pass  # not the main thread: signals stay with the process
-    done: ev.Finished | None = None
     try:
-        done = session.run()
-    except Exception as exc:
-        details = traceback.format_exc()
-        where = ""
-        if run is not None:
-            try:
-                run.error_log.write_text(details, encoding="utf-8")
-                where = f" (details in {run.error_log})"
-            except OSError:
-                pass
-        if on_internal_error is not None:
-            on_internal_error(details)
-        done = ev.Finished(reason="error", step=trainer.step, checkpoint=None, error=f"internal error: {exc!r}{where}")
-        fanout(*sinks)(done)
+        start = _Start(request, inbox, emit, control, cluster)
+        try:
+            session = start.run()
+        except BaseException as exc:
+            giving_up = True
+            start.abandon()
+            if isinstance(exc, StartInterrupted):
+                return start.refuse(f"stopped by {signal.Signals(exc.signum).name} while starting; nothing was kept")
+            if isinstance(exc, RnnTuiError):
+                return start.refuse(str(exc))
+            if not isinstance(exc, Exception):
+                raise
+            if on_internal_error is not None:
+                on_internal_error(traceback.format_exc())
+            return start.refuse(f"internal error: {exc!r}")
+        return start.finish(session, on_internal_error)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if server is not None:
-            server.close()
-        if status is not None and done is not None:
-            status.close(done)
-        if lock is not None:
-            lock.release()
-    return done
+
+
+class _Start:
+    """A session's start and end: what it took (the run's lock, its socket, its state file, a
+    run directory it made) and how each is given back, so that a start that fails halfway leaves
+    nothing behind."""
+
+    def __init__(self, request: TrainRequest, inbox: Inbox, emit: Emit, control: bool, cluster: Ddp | None = None):
+        self.request, self.inbox, self.emit, self.control = request, inbox, emit, control
+        self.cluster = cluster
+        self.made: list[Path] = []  # a run directory made by this start
+        self.trainer: Trainer | None = None
+        self.lock: RunLock | None = None
+        self.server: ControlServer | None = None
+        self.status: StatusFile | None = None
+        self.sinks: list[Emit] = [own_answers(emit)]
+
+    def refuse(self, message: str) -> ev.Finished:
+        done = ev.Finished(reason="refused", step=0, checkpoint=None, error=message)
+        self.emit(done)
+        return done
+
+    def run(self) -> Session:
+        cluster = self.cluster
+        if cluster is None:
+            trainer = self.trainer = build_trainer(self.request, made=self.made)
+        else:
+            from rnn_tui.host.ranks import build_rank_trainer
+
+            trainer = self.trainer = build_rank_trainer(self.request, cluster)
+        run = trainer.run
+        refused: str | None = None
+        if run is not None:
+            try:
+                self.lock = RunLock(run.path).acquire()
+                try:  # a start that cannot write its run directory says so, and leaves nothing behind
+                    run.write_config(trainer.config_record(), strict=True)
+                except OSError as exc:
+                    refused = f"cannot write to {run.path}: {exc.strerror or exc}"
+            except RnnTuiError as exc:
+                refused = str(exc)
+            except OSError as exc:
+                refused = f"cannot lock {run.path}: {exc.strerror or exc}"
+        pids = [os.getpid()]
+        if cluster is not None:  # a run trained already refuses every process, not only the leader
+            refused = cluster.agree(refused)
+            pids = cluster.exchange(os.getpid())
+        if refused is not None:
+            raise RunDirError(refused)
+        if run is not None:
+            if self.control:
+                try:
+                    self.server = ControlServer(run.path, self.inbox.put).start()
+                    self.sinks.append(self.server.publish)
+                except OSError as exc:
+                    self.emit(ev.Notice("warning", f"other terminals cannot attach to this run: {exc.strerror or exc}"))
+            self.status = StatusFile(run.path)
+            self.status.write(
+                state="running",
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                socket=str(self.server.path) if self.server is not None else None,
+                started=time.time(),
+                error=None,
+                reason=None,
+                # several processes: how many, and the launcher (torchrun, --nproc) that a signal
+                # stops them all through (it passes it on to every process)
+                **(
+                    {"world_size": len(pids), "pids": pids, "launcher_pid": os.getppid()} if cluster is not None else {}
+                ),
+            )
+            # first: what the app or a viewer is told (a save, an evaluation) is on file already,
+            # so `rnn-tui runs` in another terminal never lags behind the screen
+            self.sinks.insert(0, self.status.observe)
+        return Session(trainer, self.inbox, fanout(*self.sinks))
+
+    def abandon(self) -> None:
+        """Give back what the start took; a run directory it made goes entirely."""
+        run = self.trainer.run if self.trainer is not None else None
+        if self.server is not None:
+            self.server.close()
+        if run is not None:
+            run.close()
+        if self.status is not None and not self.made:  # an existing run: its state says it is not training
+            self.status.write(state="stopped", reason="stopped", error=None)
+        for path in self.made:
+            shutil.rmtree(path, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.release()
+
+    def finish(self, session: Session, on_internal_error: Callable[[str], None] | None) -> ev.Finished:
+        """Run the session to its end and close what the start took."""
+        trainer, run = session.t, session.t.run
+        done: ev.Finished | None = None
+        try:
+            done = session.run()
+        except Exception as exc:
+            details = traceback.format_exc()
+            where = ""
+            if run is not None:
+                try:
+                    run.error_log.write_text(details, encoding="utf-8")
+                    where = f" (details in {run.error_log})"
+                except OSError:
+                    pass
+            if on_internal_error is not None:
+                on_internal_error(details)
+            done = ev.Finished(
+                reason="error", step=trainer.step, checkpoint=None, error=f"internal error: {exc!r}{where}"
+            )
+            fanout(*self.sinks)(done)
+        finally:
+            if self.server is not None:
+                self.server.close()
+            if self.status is not None and done is not None:
+                self.status.close(done)
+            if self.lock is not None:
+                self.lock.release()
+        return done

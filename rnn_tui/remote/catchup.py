@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
-from pathlib import Path
+import math
 from typing import Any
 
 from rnn_tui.core import events as ev
-from rnn_tui.core.runs import RunDir
+from rnn_tui.core.invocation import command
+from rnn_tui.core.runs import RunDir, read_json_object, read_jsonl
 
 SAMPLES_KEPT = 3
 
@@ -81,7 +81,12 @@ class CatchUp:
             # the numbers of the stats panel; the points themselves are in the History
             out.append(dataclasses.replace(self.progress, steps=[], losses=[]))
         if run is not None and self.started is not None:
-            out.append(run.history_event(upto=self.step))
+            history, skipped = run.history_event_counted(upto=self.step)
+            out.append(history)
+            if skipped:
+                out.append(
+                    ev.Notice("warning", f"{run.metrics.name}: {skipped:,} damaged line{'s' * (skipped != 1)} skipped")
+                )
         out.extend(self.samples)
         if self.probed is not None:
             out.append(self.probed)
@@ -97,16 +102,19 @@ class CatchUp:
 
     @classmethod
     def from_files(cls, run: RunDir, status: dict[str, Any], state: str, step: int) -> CatchUp:
-        """A run that is not training, from what it left: config, samples, status.
+        """A run that is not training, from what it left: config, samples, status. Any bytes in
+        those files are read: what is damaged is left out, never an error.
 
         ``state`` is the run's listed state (e.g. "crashed"), ``step`` its last step trained."""
-        record = json.loads(run.config.read_text(encoding="utf-8"))
-        if not isinstance(record, dict):
-            raise ValueError("config.json is not an object")
+        record = read_json_object(run.config) or {}
         found_cfg = record.get("config")
         cfg: dict[str, Any] = found_cfg if isinstance(found_cfg, dict) else {}
         rows = run.history()
-        vals = [r["val_loss"] for r in rows if r.get("kind") == "val" and isinstance(r.get("val_loss"), (int, float))]
+        vals = [r["val_loss"] for r in rows if r.get("kind") == "val"]
+        trains = [r for r in rows if r.get("kind") == "train"]
+        anchors = [r for r in rows if _positive(r.get("train_s"))]  # time and characters, now and then
+        max_steps = cfg.get("max_steps")
+        max_minutes = cfg.get("max_minutes")
         found = cls()
         found.observe(
             ev.Started(
@@ -116,36 +124,63 @@ class CatchUp:
                 vocab_size=_int(record.get("vocab_size")),
                 n_params=_int(record.get("n_params")),
                 device=str(record.get("device") or "?"),
-                train_chars=0,
-                val_chars=0,
-                batches_per_epoch=0,
+                train_chars=_int(record.get("train_chars")),
+                val_chars=_int(record.get("val_chars")),
+                batches_per_epoch=_int(record.get("batches_per_epoch")),
                 step=step,
                 best_val=min(vals) if vals else None,
                 last_val=vals[-1] if vals else None,
-                max_steps=cfg.get("max_steps"),
-                max_minutes=cfg.get("max_minutes"),
+                max_steps=max_steps if _int(max_steps) > 0 else None,
+                max_minutes=max_minutes if _positive(max_minutes) else None,
                 precision=_precision(record.get("precision")),
                 world_size=max(1, _int(record.get("world_size", 1))),
             )
         )
-        for s in _read_jsonl_tail(run.samples, SAMPLES_KEPT):
-            try:
-                found.observe(
-                    ev.Sampled(
-                        step=int(s["step"]),
-                        prime=str(s.get("prime", "")),
-                        text=str(s["text"]),
-                        temperature=float(s.get("temperature", 0.0)),
-                        top_k=int(s.get("top_k", 0)),
-                    )
+        if trains:  # the stats panel's numbers as they were when the run ended
+            last = trains[-1]
+            total_s = float(anchors[-1]["train_s"]) if anchors else 0.0
+            tokens = _int(anchors[-1].get("tokens")) if anchors else 0
+            per_epoch = _int(record.get("batches_per_epoch")) * _int(cfg.get("batch_size")) * _int(cfg.get("seq_len"))
+            found.observe(
+                ev.Progress(
+                    steps=[],
+                    losses=[],
+                    step=step,
+                    epoch=tokens / per_epoch if per_epoch else 0.0,
+                    lr=float(last["lr"]) if _positive(last.get("lr")) else 0.0,
+                    grad_norm=float(last["grad_norm"]) if _positive(last.get("grad_norm")) else float("nan"),
+                    chars_per_s=0.0,
+                    elapsed_s=0.0,
+                    tokens=tokens,
+                    total_s=total_s,
                 )
-            except (KeyError, TypeError, ValueError):
+            )
+        samples, _ = read_jsonl(run.samples, tail_bytes=SAMPLES_TAIL_BYTES)
+        for s in samples[-SAMPLES_KEPT:]:
+            step_of = s.get("step")
+            if not (isinstance(step_of, int) and not isinstance(step_of, bool) and step_of >= 0):
                 continue
+            if not isinstance(s.get("text"), str):
+                continue
+            temperature, top_k = s.get("temperature", 0.0), s.get("top_k", 0)
+            found.observe(
+                ev.Sampled(
+                    step=step_of,
+                    prime=str(s.get("prime", "")),
+                    text=s["text"],
+                    temperature=float(temperature) if _positive(temperature) else 0.0,
+                    top_k=_int(top_k),
+                )
+            )
+        saved_step = status.get("saved_step")
+        if run.latest.exists() and isinstance(saved_step, int) and not isinstance(saved_step, bool):
+            found.observe(ev.CheckpointSaved(saved_step, str(run.latest), "periodic"))
         crashed = state == "crashed"
-        reason = str(status.get("reason") or ("crashed" if crashed else "stopped"))
+        # the same word as rnn-tui runs: a killed trainer's run is "crashed", not its last reason
+        reason = state if state in ("crashed", "damaged") else str(status.get("reason") or "stopped")
         error = status.get("error")
         if not error and crashed:
-            error = f"the trainer was killed; resume with: rnn-tui train --resume {run.path}"
+            error = f"the trainer was killed; resume with: {command('train', '--resume', run.path)}"
         found.observe(
             ev.Finished(
                 reason=reason,
@@ -157,24 +192,15 @@ class CatchUp:
         return found
 
 
+SAMPLES_TAIL_BYTES = 1 << 20  # the newest samples are at the end; a sample is at most a few hundred KB
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+
+
 def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _read_jsonl_tail(path: Path, n: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()[-n:]
-    except OSError:
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def _precision(found: Any) -> dict[str, str]:

@@ -40,6 +40,11 @@ class SocketLink:
         status = live_trainer(self.run_dir)
         if status is None:
             raise AttachError(f"no trainer is running for {self.run_dir}")
+        if not status.get("socket"):
+            raise AttachError(
+                f"the trainer of {self.run_dir} (pid {status.get('pid')}) serves no control socket "
+                f"(it could not create one); follow its files instead: tail -f {RunDir(self.run_dir).metrics}"
+            )
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(10)
         try:
@@ -148,6 +153,14 @@ class HistoryLink:
         except (OSError, ValueError):
             raise AttachError(f"{self.run_dir} has no readable config.json; is it a run directory?") from None
         self.pending = record.events(RunDir(self.run_dir))
+        if info.state == "damaged":
+            self.pending.append(
+                ev.Notice(
+                    "warning",
+                    "this run's config.json or trainer.json is damaged (not what a "
+                    "trainer writes): what could be read is shown",
+                )
+            )
 
     def send(self, command: ev.Command) -> None:
         pass  # nothing to steer: the app greys the trainer's keys out once it has the Finished event

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from rnn_tui.core.runs import RunDir
+from rnn_tui.core.files import open_regular
+from rnn_tui.core.runs import RunDir, RunDirError, finite_number, read_json_object
 
 AXES = ("step", "chars", "time")  # what curves can be drawn against
 AXIS_NAMES = {"step": "step", "chars": "characters seen", "time": "training time"}
@@ -163,9 +164,9 @@ class RunHistory:
     def read_new(self) -> bool:
         """Read what was appended to ``metrics.jsonl`` since the last call; whether the curves changed."""
         with self._lock:
-            try:
-                f = open(self.run.metrics, "rb")
-            except OSError:
+            try:  # a regular file only: a named pipe would block this reader for good
+                f = open_regular(self.run.metrics, RunDirError, "metrics")
+            except RunDirError:
                 return False
             with f:
                 st = os.fstat(f.fileno())
@@ -192,10 +193,10 @@ class RunHistory:
             try:
                 row = json.loads(line)
                 step = row["step"]
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a kill, or not a row
-            if not _number(step):
-                continue
+                if not _number(step):
+                    continue
+            except (ValueError, KeyError, TypeError, RecursionError, OverflowError, IndexError):
+                continue  # a line cut short by a kill, or not a row: any bytes are read
             if row.get("kind") == "train":
                 if step <= self._last_train:  # a resumed trainer starts again here: later rows win
                     curves = _cut(_merge(curves, rows), step)
@@ -206,15 +207,11 @@ class RunHistory:
 
 
 def _read_record(run: RunDir) -> dict[str, Any]:
-    try:
-        record = json.loads(run.config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return read_json_object(run.config) or {}
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return finite_number(value)
 
 
 # ---------------------------------------------------------------- naming runs by what differs
@@ -284,7 +281,18 @@ def describe_runs(histories: Sequence[RunHistory]) -> list[str]:
     labels = []
     for s, h in zip(shown, histories):
         labels.append(" · ".join(s[k] for k in keys if k in s) or h.name)
+    names = [h.name for h in histories]
     return [
-        f"{label} · {h.name}" if labels.count(label) > 1 and label != h.name else label
+        f"{short_name(h.name, names)} · {label}" if labels.count(label) > 1 and label != h.name else label
         for label, h in zip(labels, histories)
     ]
+
+
+def short_name(name: str, names: Sequence[str]) -> str:
+    """The end of ``name`` that tells it from the other ``names`` (run names differ at their
+    end, the time they started): "…105153" rather than a name a legend would cut."""
+    others = [n for n in names if n != name]
+    for n in range(6, len(name)):
+        if not any(o.endswith(name[-n:]) for o in others):
+            return "…" + name[-n:]
+    return name

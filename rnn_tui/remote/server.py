@@ -15,6 +15,8 @@ host (``rnn_tui/host/serve.py``).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import queue
 import socket
@@ -26,13 +28,18 @@ from pathlib import Path
 
 from rnn_tui.core import events as ev
 from rnn_tui.core.runs import RunDir
+from rnn_tui.core.text import visible
 from rnn_tui.remote import wire
 from rnn_tui.remote.catchup import CatchUp
 from rnn_tui.remote.status import socket_path_for
 
 MAX_VIEWERS = 16
+LOG_BURST = 50  # control.log lines written at once before the rate limit applies ...
+LOG_PER_S = 1.0  # ... then this many a second on average (the rest are counted, not written)
+LOG_MAX_BYTES = 1 << 20  # control.log is moved to control.log.1 past this: at most 2 MB on disk
 VIEWER_QUEUE = 2000  # frames (a few minutes of events) before a stuck viewer is dropped
 _PEERCRED = struct.Struct("3i")
+_viewer_ids = itertools.count(1)
 
 
 class _Viewer:
@@ -40,12 +47,13 @@ class _Viewer:
         self.server = server
         self.conn = conn
         self.peer = peer
+        self.ident = f"viewer-{next(_viewer_ids)}"  # an explorer's answers go to this viewer only
         self.outbox: queue.Queue = queue.Queue(VIEWER_QUEUE)
         self.closed = threading.Event()
         threading.Thread(target=self._send_loop, name=f"viewer-send-{peer}", daemon=True).start()
         threading.Thread(target=self._read_loop, name=f"viewer-read-{peer}", daemon=True).start()
 
-    def offer(self, frame: bytes) -> None:
+    def offer(self, frame: bytes | ev.Explored | ev.ExploreFailed) -> None:
         try:
             self.outbox.put_nowait(frame)
         except queue.Full:
@@ -71,7 +79,7 @@ class _Viewer:
                 frame = self.outbox.get()
                 if frame is None:
                     break
-                self.conn.sendall(frame)
+                self.conn.sendall(frame if isinstance(frame, bytes) else wire.encode(frame))
         except OSError:
             pass
         finally:
@@ -91,6 +99,8 @@ class _Viewer:
                     except wire.WireError as exc:
                         self.refuse(str(exc))
                         continue
+                    if isinstance(command, ev.Explore):  # whatever it says, the answer comes back here
+                        command = dataclasses.replace(command, asker=self.ident)
                     self.server.submit(command)
                 if reader.error:  # oversized: the stream cannot be followed any more
                     self.refuse(reader.error)
@@ -112,6 +122,45 @@ class _Viewer:
             self.close()
 
 
+class BoundedLog:
+    """``control.log``: a flood of bad messages or connections cannot fill the disk or cost the
+    trainer time. Lines are rate-limited (a token bucket: ``LOG_BURST`` at once, ``LOG_PER_S``
+    after that; those dropped are counted in the next line written) and the file is rotated to
+    ``.1`` past ``LOG_MAX_BYTES``. A write that fails (a full disk) is dropped."""
+
+    def __init__(self, path: Path, burst: int = LOG_BURST, per_s: float = LOG_PER_S, max_bytes: int = LOG_MAX_BYTES):
+        self.path = path
+        self.burst, self.per_s, self.max_bytes = burst, per_s, max_bytes
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+    def write(self, message: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.per_s)
+            self.last = now
+            if self.tokens < 1:
+                self.dropped += 1
+                return
+            self.tokens -= 1
+            # one line, and nothing a viewer sent can reach the terminal of whoever reads the log
+            line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {visible(message[:500]).replace(chr(10), ' ')}\n"
+            if self.dropped:
+                line = (
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S')} ({self.dropped:,} more lines not logged: too many)\n" + line
+                )
+            try:
+                if self.path.exists() and self.path.stat().st_size >= self.max_bytes:
+                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(line)
+                self.dropped = 0
+            except OSError:
+                self.dropped += 1
+
+
 class ControlServer:
     """Serve ``run_dir``'s control socket; ``submit`` receives the viewers' commands."""
 
@@ -126,6 +175,7 @@ class ControlServer:
         self.lock = threading.RLock()
         self.allowed_uid = os.getuid()
         self.record = CatchUp()  # what a late viewer is shown first
+        self._log = BoundedLog(self.log_path)
 
     # ------------------------------------------------------------------ life
     def start(self) -> ControlServer:
@@ -175,11 +225,7 @@ class ControlServer:
             v.closed.wait(max(0.0, deadline - time.monotonic()))
 
     def log(self, message: str) -> None:
-        try:
-            with open(self.log_path, "a", encoding="utf-8") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-        except OSError:
-            pass
+        self._log.write(message)
 
     # ------------------------------------------------------------------ viewers
     def _accept_loop(self) -> None:
@@ -226,6 +272,12 @@ class ControlServer:
 
     # ------------------------------------------------------------------ events (trainer thread)
     def publish(self, e: ev.Event) -> None:
+        if isinstance(e, (ev.Explored, ev.ExploreFailed)):  # an answer for one viewer (megabytes)
+            with self.lock:
+                asker = [v for v in self.viewers if v.ident == e.asker]
+            for v in asker:
+                v.offer(e)  # encoded on the viewer's sending thread, not the trainer's
+            return
         with self.lock:
             self.record.observe(e)
             viewers = list(self.viewers)

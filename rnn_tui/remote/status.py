@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnn_tui.core.runs import RunDir, RunDirError, write_text_atomic
+from rnn_tui.core.files import read_regular
+from rnn_tui.core.invocation import command
+from rnn_tui.core.runs import RunDir, RunDirError, finite_number, read_json_object, read_jsonl, write_text_atomic
+from rnn_tui.core.text import visible
 
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
@@ -40,17 +43,59 @@ def socket_path_for(run_dir: Path) -> Path:
     return base / (hashlib.sha1(str(run_dir).encode()).hexdigest()[:16] + ".sock")
 
 
+# trainer.json's fields and the types each may have; a field of another type is dropped on reading
+STATUS_FIELDS: dict[str, tuple[type, ...]] = {
+    "state": (str,),
+    "pid": (int, type(None)),
+    "host": (str, type(None)),
+    "socket": (str, type(None)),
+    "started": (int, float),
+    "updated": (int, float),
+    "error": (str, type(None)),
+    "reason": (str, type(None)),
+    "step": (int,),
+    "best_val": (int, float, type(None)),
+    "checkpoint": (str, type(None)),
+    "saved_step": (int, type(None)),
+}
+
+
+def read_status_checked(run_dir: Path) -> tuple[dict[str, Any], bool]:
+    """``trainer.json``'s fields that have their types, and whether the file is damaged (not a
+    JSON object, or a field of the wrong type). A missing file is not damage: an empty dict."""
+    path = RunDir(run_dir).status
+    data = read_json_object(path)
+    if data is None:
+        return {}, path.exists()
+    kept = {
+        k: v
+        for k, v in data.items()
+        if k not in STATUS_FIELDS or (isinstance(v, STATUS_FIELDS[k]) and not isinstance(v, bool))
+    }
+    for k in ("started", "updated", "best_val"):
+        if isinstance(kept.get(k), float) and not math.isfinite(kept[k]):
+            del kept[k]
+    return kept, len(kept) != len(data)
+
+
 def read_status(run_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(RunDir(run_dir).status.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    """``trainer.json``, its damaged fields left out (see ``read_status_checked``)."""
+    return read_status_checked(run_dir)[0]
 
 
-def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
+def write_status(run_dir: Path, in_place: bool = False, **fields: Any) -> dict[str, Any]:
+    """Update ``trainer.json`` with ``fields``: atomically (a new file renamed over the old), or
+    with ``in_place`` by rewriting the old file, which needs no new disk space (for the last
+    word of a trainer on a full disk)."""
     data = {**read_status(run_dir), **fields, "updated": time.time()}
-    write_text_atomic(RunDir(run_dir).status, json.dumps(data, indent=2) + "\n")
+    text = json.dumps(data, indent=2) + "\n"
+    path = RunDir(run_dir).status
+    if not in_place:
+        write_text_atomic(path, text)
+        return data
+    with open(path, "r+b") as f:
+        f.truncate(0)
+        f.write(text.encode("utf-8"))
     return data
 
 
@@ -71,8 +116,8 @@ def pid_alive(pid: object) -> bool:
         return True
 
 
-def socket_answers(path: str | None, timeout: float = 1.0) -> bool:
-    if not path:
+def socket_answers(path: object, timeout: float = 1.0) -> bool:
+    if not isinstance(path, str) or not path:
         return False
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
@@ -110,7 +155,7 @@ class RunLock:
                     pid = read_status(self.run_dir).get("pid")
                     who = f" (pid {pid})" if isinstance(pid, int) else ""
                     raise RunDirError(
-                        f"{self.run_dir} is being trained already{who}; watch it with: rnn-tui attach {self.run_dir}"
+                        f"{self.run_dir} is being trained already{who}; watch it with: {command('attach', self.run_dir)}"
                     ) from None
                 time.sleep(0.02)
         self.fd = fd
@@ -171,54 +216,47 @@ class RunInfo:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The run's name as shown: its control characters made visible."""
+        return visible(self.path.name)
 
 
 def _last_step(metrics: Path) -> int | None:
-    """The step of the last complete line of metrics.jsonl, reading only its tail."""
-    try:
-        with open(metrics, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            return int(json.loads(line)["step"])
-        except (ValueError, KeyError, TypeError):
-            continue
+    """The step of the last good line of metrics.jsonl, reading only its tail."""
+    rows, _ = read_jsonl(metrics, tail_bytes=8192)
+    for row in reversed(rows):
+        step = row.get("step")
+        if isinstance(step, int) and not isinstance(step, bool) and 0 <= step < 2**53:
+            return step
     return None
 
 
 def _best_val(metrics: Path) -> float | None:
     """The lowest validation loss logged (for runs that kept no status file)."""
-    best = None
-    try:
-        with open(metrics, encoding="utf-8") as f:
-            for line in f:
-                if '"val"' not in line:  # most lines are training steps: skip them unparsed
-                    continue
-                try:
-                    v = float(json.loads(line)["val_loss"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-                best = v if best is None else min(best, v)
-    except OSError:
+    data = read_regular(metrics)
+    if data is None:
         return None
+    best = None
+    for line in data.split(b"\n"):
+        if b'"val"' not in line:  # most lines are training steps: skip them unparsed
+            continue
+        try:
+            v = json.loads(line)["val_loss"]
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+            continue
+        if finite_number(v):
+            best = v if best is None else min(best, v)
     return best
 
 
 def run_info(run_dir: Path) -> RunInfo:
+    """What ``rnn-tui runs`` shows of a run. Any bytes in its files are read: a config or state
+    file that is not what a trainer writes makes the run "damaged", never an error."""
     run = RunDir(run_dir)
     run_dir = run.path
-    status = read_status(run_dir)
-    try:
-        config = json.loads(run.config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = {}
-    if not isinstance(config, dict):
-        config = {}
+    status, status_damaged = read_status_checked(run_dir)
+    config = read_json_object(run.config)
+    damaged = status_damaged or (config is None and run.config.exists())
+    config = config or {}
     state = status.get("state") or ("stopped" if run.latest.exists() else "unknown")
     pid = next((p for p in (status.get("launcher_pid"), status.get("pid")) if _is_int(p)), None)
     if state == "running":
@@ -226,20 +264,28 @@ def run_info(run_dir: Path) -> RunInfo:
             state = f"running on {status['host']}"
         elif not trainer_alive(run_dir, status):
             state = "crashed"
+    if damaged and state != "running":
+        state = "damaged"
     metrics = run.metrics
-    times = [p.stat().st_mtime for p in (metrics, run.status, run_dir) if p.exists()]
+    times = []
+    for p in (metrics, run.status, run_dir):
+        try:
+            times.append(p.stat().st_mtime)
+        except OSError:
+            pass
     best = status.get("best_val")
     if best is None and metrics.exists():
         best = _best_val(metrics)
+    step = _last_step(metrics) if metrics.exists() else status.get("step")
     saved_step = status.get("saved_step")
     has_checkpoint = run.latest.exists()
     return RunInfo(
         path=run_dir,
-        corpus=Path(str(config.get("corpus") or "?")).name,
+        corpus=visible(Path(str(config.get("corpus") or "?")).name),
         state=state,
         pid=pid if state == "running" else None,
-        step=_last_step(metrics) if metrics.exists() else status.get("step"),
-        best_val=best if isinstance(best, (int, float)) and math.isfinite(best) else None,
+        step=step,
+        best_val=best if finite_number(best) else None,
         updated=max(times) if times else 0.0,
         has_checkpoint=has_checkpoint,
         saved_step=saved_step if has_checkpoint and _is_int(saved_step) else None,
@@ -270,10 +316,11 @@ def find_run(arg: str | None, runs_dir: Path) -> Path:
                 return candidate
         if p.is_file() and p.parent.name == "checkpoints":
             return p.parent.parent
-        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: rnn-tui runs)")
+        listing = command("runs") if Path(runs_dir) == Path("runs") else command("runs", "--runs-dir", runs_dir)
+        raise RunDirError(f"no run {arg!r} (give a run directory, or a name from: {listing})")
     runs = list_runs(runs_dir)
     if not runs:
-        raise RunDirError(f"no runs in {runs_dir}/ (start one with: rnn-tui train CORPUS --detach)")
+        raise RunDirError(f"no runs in {runs_dir}/ (start one with: {command('train', 'CORPUS', '--detach')})")
     running = [r for r in runs if r.state == "running"]
     return (running or runs)[-1].path
 

@@ -20,13 +20,14 @@ from typing import Any, Union
 import numpy as np
 
 from rnn_tui.core import events as ev
-from rnn_tui.core.errors import RnnTuiError
+from rnn_tui.core.config import MAX_PRIME, RANGES, check_prime
+from rnn_tui.core.errors import ConfigError, RnnTuiError
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: SetSampling and SamplingChanged carry a ticket; SampleNow has no settings
 HEADER = struct.Struct(">I")
 MAX_COMMAND_BYTES = 64 * 1024  # a command is a few dozen bytes; a prime is capped well below this
 MAX_EVENT_BYTES = 64 * 2**20  # hidden states of a big model fit easily
-MAX_TEXT = 10_000  # characters in a string field of a command
+MAX_TEXT = MAX_PRIME  # characters in a string field of a command
 
 
 class WireError(RnnTuiError):
@@ -119,7 +120,20 @@ def _check(name: str, value: Any, hint: Any) -> Any:
 
 
 def decode(payload: bytes, registry: dict[str, type], *, strict: bool) -> Any:
-    """The message in ``payload``; ``strict`` checks every field's type (for what a trainer accepts)."""
+    """The message in ``payload``; ``strict`` checks every field's type and range (for what a
+    trainer accepts). Whatever the bytes, the answer is a message or a ``WireError``: deep
+    nesting (RecursionError), integers too long to parse or to convert, anything."""
+    try:
+        return _decode(payload, registry, strict=strict)
+    except WireError:
+        raise
+    except RecursionError:
+        raise WireError("message nested too deeply") from None
+    except Exception as exc:
+        raise WireError(f"malformed message ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+def _decode(payload: bytes, registry: dict[str, type], *, strict: bool) -> Any:
     try:
         body = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -139,9 +153,22 @@ def decode(payload: bytes, registry: dict[str, type], *, strict: bool) -> Any:
     try:
         for key, value in body.items():
             kwargs[key] = _check(key, value, hints[key]) if strict else _restore(value)
+            if strict and kwargs[key] is not None:
+                _check_range(key, kwargs[key])
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise WireError(f"bad {name}: {exc}") from None
+
+
+def _check_range(name: str, value: Any) -> None:
+    """A command's numbers in the ranges the options have (``TrainConfig``'s, in one place)."""
+    try:
+        if name in RANGES:
+            RANGES[name].check(name, value)
+        elif name == "prime":
+            check_prime(value)
+    except ConfigError as exc:
+        raise WireError(f"field {exc}") from None
 
 
 def decode_command(payload: bytes) -> ev.Command:

@@ -18,17 +18,21 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Footer, Static
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.text import visible_fields
 from rnn_tui.host.links import TrainerLink
+from rnn_tui.ui.explorer import ExploreOptions, ExplorerScreen, RunContext
 from rnn_tui.ui.runs_screen import RunsScreen
-from rnn_tui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, register_themes
+from rnn_tui.ui.sampling import SharedSampling
+from rnn_tui.ui.themes import VARIABLE_DEFAULTS, default_theme, register_themes
 from rnn_tui.ui.widgets.dialogs import ConfirmScreen, HelpScreen, PrimeScreen
 from rnn_tui.ui.widgets.heatmap import HiddenStateHeatmap
 from rnn_tui.ui.widgets.loss_plot import LossPlot
 from rnn_tui.ui.widgets.samples import SamplesLog
 from rnn_tui.ui.widgets.stats import RunStats, StatsPanel
+from rnn_tui.ui.widgets.title import TitleBar
 
 MIN_SIZE = (60, 18)
 TEMPERATURE_STEP = 0.1
@@ -42,24 +46,30 @@ class RnnTuiApp(App[int]):
     TITLE = "rnn-tui"
     ENABLE_COMMAND_PALETTE = True
 
+    # The footer shows only what a person needs first ("?" lists everything, and ctrl+p runs it):
+    # at 80 columns every shown key fits, "? Help" first.
+    TEMPERATURE = Binding.Group("Temp", compact=True)
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/Resume"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("space", "toggle_pause", "Pause"),
         Binding("g", "sample_now", "Sample"),
         Binding("s", "save", "Save"),
-        Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+"),
-        Binding("minus,underscore", "temperature(-1)", "Temp -", key_display="-"),
-        Binding("k", "cycle_top_k", "Top-k"),
-        Binding("p", "edit_prime", "Prime"),
-        Binding("l", "plot('toggle_log_y')", "Log y"),
-        Binding("left_square_bracket", "plot('smoothing_down')", "Smooth -", key_display="["),
-        Binding("right_square_bracket", "plot('smoothing_up')", "Smooth +", key_display="]"),
-        Binding("w", "plot('toggle_window')", "Window"),
-        Binding("n", "heatmap('next_layer')", "Layer"),
-        Binding("c", "heatmap('toggle_kind')", "h/c"),
+        Binding("plus,equals_sign", "temperature(1)", "Temp +", key_display="+", group=TEMPERATURE),
+        Binding("minus,underscore", "temperature(-1)", "Temp -", key_display="-", group=TEMPERATURE),
         Binding("r", "runs", "Runs"),
-        Binding("d", "detach", "Detach"),
-        Binding("X", "stop_trainer", "Stop trainer"),
+        # not in the footer: at 80 columns it would push q out (? lists it, and the palette)
+        Binding("e", "explore", "Explore", show=False),
+        Binding("k", "cycle_top_k", "Top-k", show=False),
+        Binding("p", "edit_prime", "Prime", show=False),
+        Binding("l", "plot('toggle_log_y')", "Log y", show=False),
+        Binding("left_square_bracket", "plot('smoothing_down')", "Smooth -", key_display="[", show=False),
+        Binding("right_square_bracket", "plot('smoothing_up')", "Smooth +", key_display="]", show=False),
+        Binding("w", "plot('toggle_window')", "Window", show=False),
+        Binding("y", "plot('toggle_y_range')", "Y range", show=False),
+        Binding("n", "heatmap('next_layer')", "Layer", show=False),
+        Binding("c", "heatmap('toggle_kind')", "h/c", show=False),
+        Binding("d", "detach", "Detach", show=False),
+        Binding("X", "stop_trainer", "Stop trainer", show=False),
         # q and ctrl+c: the app that started the trainer stops it (after saving); a viewer leaves
         Binding("q", "quit_save", "Quit"),
         Binding("q", "leave", "Leave"),
@@ -88,39 +98,57 @@ class RnnTuiApp(App[int]):
         "plot('smoothing_down')": "Loss plot: less smoothing",
         "plot('smoothing_up')": "Loss plot: more smoothing",
         "plot('toggle_window')": "Loss plot: whole run or the last steps",
+        "plot('toggle_y_range')": "Loss plot: y axis robust (outliers ignored) or whole range",
         "heatmap('next_layer')": "Heatmap: show the next layer",
         "heatmap('toggle_kind')": "Heatmap: hidden state h or cell state c",
         "runs": "Runs side by side: this run's curves with other runs'",
-        "detach": "Detach: training goes on in the background (rnn-tui attach)",
-        "leave": "Leave: close this viewer; the trainer goes on",
+        "explore": "Explorer: cells, finder, guesses, gates, memory (esc: back)",
+        "detach": "Detach: training goes on in the background (attach returns)",
+        "leave": "Leave: close this viewer; the trainer goes on (ctrl+c too)",
         "stop_trainer": "Stop the trainer for everyone (saves a checkpoint; asks first)",
         "help": "Show this help",
-        "quit_save": "Save a checkpoint and quit",
+        "quit_save": "Save a checkpoint and quit (ctrl+c too)",
         "quit_no_save": "Quit without saving (asks first)",
     }
 
-    def __init__(self, link: TrainerLink, theme: str | None = None, title: str = "", viewer: bool = False) -> None:
+    def __init__(
+        self,
+        link: TrainerLink,
+        theme: str | None = None,
+        title: str = "",
+        viewer: bool = False,
+        explore: ExploreOptions | None = None,
+    ) -> None:
         super().__init__()
         self.link = link
         self.viewer = viewer  # watching a trainer started elsewhere (rnn-tui attach)
         self.detach_requested = False
         self.theme_warnings: list[str] = []
         register_themes(self, warnings=self.theme_warnings)
-        self.theme = theme or os.environ.get("TEXTUAL_THEME") or DEFAULT_THEME
+        self.theme = theme or os.environ.get("TEXTUAL_THEME") or default_theme(self.terminal_color_system())
         self.run_title = title
         self.trainer_state = "starting"
+        self.trainer_detail = ""  # e.g. how far the trainer's final evaluation is
         self.paused = False
         self.finished: ev.Finished | None = None
         self.started: ev.Started | None = None
         self.quitting = False
         self.exit_message: str | None = None
-        self.temperature = 0.8
-        self.top_k = 0
-        self.prime = ""
+        self.sampling = SharedSampling()
         self.events_seen = 0
         self.last_best_toast = time.monotonic()
         self.warned_unknown: list[str] = []
-        self.sampling_changed_here = False
+        # the explorer screen, made on first use (rnn-tui explore opens on it)
+        self.explorer: ExplorerScreen | None = None
+        self.explore_options = explore or ExploreOptions()
+        self.explore_first = explore is not None
+
+    def terminal_color_system(self) -> str | None:
+        """The terminal's colour depth as Rich detects it (COLORTERM, TERM); a browser tab
+        (textual-serve's driver) has true colour whatever the server's terminal had."""
+        if "TEXTUAL_DRIVER" in os.environ:
+            return "truecolor"
+        return self.console.color_system
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)
@@ -128,7 +156,7 @@ class RnnTuiApp(App[int]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         # Kept as attributes: query_one() searches the active screen, which is a modal at times.
-        self.title_bar = Label(self.run_title or "rnn-tui", id="title-bar")
+        self.title_bar = TitleBar(self.run_title or "rnn-tui", id="title-bar")
         self.plot = LossPlot(id="loss")
         self.stats_panel = StatsPanel(id="stats")
         self.heatmap = HiddenStateHeatmap(id="heatmap")
@@ -151,10 +179,13 @@ class RnnTuiApp(App[int]):
         self.heatmap.border_title = "hidden state"
         self.samples.border_title = "samples"
         self.set_interval(POLL_INTERVAL, self.pump)
+        self.call_after_refresh(self.show_plot_view)
         self.refresh_stats()
         for w in self.theme_warnings:
             self.notify(w, severity="warning")
         self.check_size()
+        if self.explore_first:
+            self.action_explore()
         if not self.is_headless:
             # `kill PID` (SIGTERM) quits as q does: the trainer saves, the terminal is restored
             import asyncio
@@ -173,15 +204,17 @@ class RnnTuiApp(App[int]):
 
     def on_resize(self, event) -> None:
         self.check_size(event.size)  # self.size is not updated yet while this runs
+        self.call_after_refresh(self.show_plot_view)  # after the layout: the border's new width
 
     def check_size(self, size=None) -> None:
         w, h = size or self.size
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         self.set_class(small, "too-small")
         if small:
+            q = "q leaves; the trainer goes on" if self.viewer else "q saves and quits"
             self.too_small.update(
-                f"Terminal too small: {w}x{h}. rnn-tui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
-                "Training goes on; enlarge the window (q quits and saves)."
+                f"Terminal too small: {w}x{h}.\nrnn-tui needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
+                f"Training goes on; enlarge the window ({q})."
             )
 
     # ------------------------------------------------------------------ events from the trainer
@@ -190,7 +223,10 @@ class RnnTuiApp(App[int]):
         events = self.link.poll()
         for e in events:
             self.events_seen += 1
-            self.handle_event(e)
+            # Strings from the trainer come from a corpus, a checkpoint or run files: their
+            # control characters are shown, never obeyed (the heatmap shows its probe text
+            # character by character, each made visible there).
+            self.handle_event(e if isinstance(e, ev.Probed) else visible_fields(e))
         if events:
             self.refresh_stats()
         if self.finished is None and not events and not self.link.alive():
@@ -218,17 +254,23 @@ class RnnTuiApp(App[int]):
                 if e.losses:  # a viewer's catch-up Progress carries numbers only
                     self.plot.add_train(e.steps, e.losses)
                     s.train_loss = sum(e.losses) / len(e.losses)
+                    s.speed_history.append(e.chars_per_s)
                 s.chars_per_s, s.elapsed_s, s.gpu_mem_mb = e.chars_per_s, e.elapsed_s, e.gpu_mem_mb
-                s.total_s = e.total_s
-                s.threads = e.threads
+                s.tokens, s.total_s = e.tokens, e.total_s
+                if e.threads is not None:
+                    s.threads = e.threads  # the tuner's choice, as it changes
                 s.gpus = e.gpus
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
+                if e.losses and s.train_loss is None:
+                    s.train_loss = e.losses[-1]  # a run that is not training: where it stopped
                 for step, loss in zip(e.val_steps, e.val_losses):
                     self.plot.add_val(step, loss)
+                s.val_history[:0] = e.val_losses  # the evaluations before this screen joined
             case ev.Evaluated():
                 self.plot.add_val(e.step, e.val_loss)
                 s.val_loss, s.best_val = e.val_loss, e.best_val
+                s.val_history.append(e.val_loss)
                 # A toast for a new best, at most every two minutes: each evaluation is often a new best.
                 now = time.monotonic()
                 if e.is_best and e.step > 0 and now - self.last_best_toast > 120:
@@ -239,27 +281,32 @@ class RnnTuiApp(App[int]):
                 if e.unknown and e.unknown != self.warned_unknown:  # once per prime, not every sample
                     self.warned_unknown = e.unknown
                     self.notify(
-                        "skipped prime characters the model has not seen: " + " ".join(e.unknown), severity="warning"
+                        "skipped prime characters the model has not seen: " + " ".join(e.unknown),
+                        severity="warning",
+                        markup=False,
                     )
             case ev.Probed():
                 self.heatmap.set_probe(
                     e.text, e.h.astype("float32"), None if e.c is None else e.c.astype("float32"), e.step
                 )
             case ev.StateChanged():
-                self.trainer_state = e.state
+                self.trainer_state, self.trainer_detail = e.state, e.detail
                 s.state = self.shown_state(e.state)
-            case ev.SamplingChanged() if not self.sampling_changed_here:
-                # The trainer's settings until the user changes one; after that the app's own values
-                # lead, and the trainer's echoes of earlier key presses must not undo newer ones.
-                s.temperature, s.top_k, s.prime = e.temperature, e.top_k, e.prime
-                self.temperature, self.top_k, self.prime = e.temperature, e.top_k, e.prime
+                s.state_detail = self.shown_detail()
+            case ev.SamplingChanged():
+                if self.sampling.accept(e):
+                    self.show_sampling()
             case ev.CheckpointSaved():
+                # shown in the stats panel's "saved" row, which even a short panel keeps
                 s.last_saved = f"{Path(e.path).name} at step {e.step:,}"
-                if e.reason in ("manual", "final"):
-                    self.notify(f"checkpoint saved: {e.path}", timeout=4)
             case ev.Notice():
                 severity = {"info": "information", "warning": "warning"}.get(e.level, "error")
-                self.notify(e.message, severity=severity, timeout=6)  # type: ignore[arg-type]
+                self.notify(e.message, severity=severity, timeout=6, markup=False)  # type: ignore[arg-type]
+            case ev.Explored() | ev.ExploreFailed() if self.explorer is not None:
+                if isinstance(e, ev.Explored):
+                    self.explorer.show_result(e)
+                else:
+                    self.explorer.show_failure(e.reason)
             case ev.Started():
                 self.on_started(e)
             case ev.Finished():
@@ -270,26 +317,31 @@ class RnnTuiApp(App[int]):
     def on_started(self, e: ev.Started) -> None:
         self.started = e
         s = self.stats
-        s.device, s.n_params, s.run_dir = e.device, e.n_params, e.run_dir
+        s.device, s.n_params, s.run_dir, s.threads = e.device, e.n_params, e.run_dir, e.threads
         s.precision, s.precision_reason = e.precision.get("label", ""), e.precision.get("reason", "")
         s.batches_per_epoch, s.max_steps, s.max_minutes = e.batches_per_epoch, e.max_steps, e.max_minutes
         s.best_val, s.val_loss = e.best_val, e.last_val
         s.step = e.step
         cfg = e.config
         s.world_size = e.world_size
-        s.chars_per_step = cfg["batch_size"] * cfg["seq_len"] * e.world_size
+        batch, seq = cfg.get("batch_size"), cfg.get("seq_len")  # a damaged run's config may lack them
+        s.chars_per_step = batch * seq * e.world_size if isinstance(batch, int) and isinstance(seq, int) else 0
         corpus = Path(e.corpus).name
         role = " · viewer" if self.viewer else ""
+        model = f"{cfg.get('cell', '?')} {cfg.get('layers', '?')}x{cfg.get('hidden', '?')}"
         device = f"{e.device} x {e.world_size}" if e.world_size > 1 else e.device
-        self.title_bar.update(
-            f"rnn-tui{role} · {corpus} · {cfg['cell']} {cfg['layers']}x{cfg['hidden']} · {device} · {e.run_dir}"
-        )
+        self.title_bar.show([f"rnn-tui{role}", corpus, model, device], run_dir=e.run_dir)
 
     def on_finished(self, e: ev.Finished) -> None:
         if self.finished is not None:
             return  # told twice (a --nproc launcher's account of a crash the trainer reported already)
         self.finished = e
-        self.stats.state = "failed" if e.error else "finished"
+        # the words rnn-tui runs uses: stopped (it can go on), crashed, damaged, failed, finished
+        if e.reason in ("stopped", "crashed", "damaged"):
+            self.stats.state = e.reason
+        else:
+            self.stats.state = "failed" if e.error else "finished"
+        self.stats.state_detail = ""
         self.refresh_bindings()
         if self.quitting or self.started is None:
             if e.error:
@@ -297,12 +349,18 @@ class RnnTuiApp(App[int]):
             self.exit(return_code=1 if e.error else 0)
             return
         if e.error:
-            self.notify(f"training stopped: {e.error}", severity="error", timeout=30)
+            self.notify(f"training stopped: {e.error}", severity="error", timeout=30, markup=False)
+        elif self.explore_first:
+            pass  # rnn-tui explore: not a run ending now; the explorer's title says what it shows
         elif self.viewer:
-            self.notify(f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.", timeout=8)
+            self.notify(
+                f"this run is not training: it ended at step {e.step:,} ({e.reason}). q leaves.",
+                timeout=8,
+                markup=False,
+            )
         else:
             where = f"; checkpoint {e.checkpoint}" if e.checkpoint else ""
-            self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=8)
+            self.notify(f"training finished at step {e.step:,} ({e.reason}){where}. q quits.", timeout=8, markup=False)
 
     def refresh_stats(self) -> None:
         self.stats_panel.show()
@@ -311,6 +369,8 @@ class RnnTuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.screen, RunsScreen) and action in self.MAIN_SCREEN_ACTIONS:
             return False  # the runs screen has its own keys; the trainer's wait for the main screen
+        if isinstance(self.screen, ExplorerScreen) and action.split("(")[0] in {"plot", "heatmap", "runs"}:
+            return False  # keys for panels the explorer hides (its own n, c, r come first)
         if action in (self.VIEWER_ONLY if not self.viewer else self.OWNER_ONLY):
             return False  # not shown, and the key falls through to the other binding
         trainer_actions = {
@@ -339,16 +399,28 @@ class RnnTuiApp(App[int]):
             return "resuming"
         return trainer_state
 
+    def shown_detail(self) -> str:
+        """More about the shown state: the trainer's detail, or while stopping what the trainer
+        does meanwhile (its final save and evaluation, with how far it is)."""
+        shown = self.stats.state
+        if shown == self.trainer_state:
+            return self.trainer_detail
+        if shown == "stopping" and self.trainer_state in ("saving", "evaluating"):
+            return f"{self.trainer_state} {self.trainer_detail.removeprefix('final').strip()}".strip()
+        return ""
+
     def action_toggle_pause(self) -> None:
         # `paused` is what the user asked for; the trainer confirms with a StateChanged event
         self.paused = not self.paused
         self.link.send(ev.Pause() if self.paused else ev.Resume())
         self.stats.state = "pausing" if self.paused else "resuming"  # shown at once
+        self.stats.state_detail = ""
         self.refresh_stats()
 
     def action_sample_now(self) -> None:
-        # with this screen's settings: a viewer samples at its own temperature
-        self.link.send(ev.SampleNow(temperature=self.temperature, top_k=self.top_k, prime=self.prime))
+        # with the trainer's settings, which every screen shows (a SetSampling sent before this
+        # is applied before it)
+        self.link.send(ev.SampleNow())
         self.notify("sampling…", timeout=1.5)
 
     def action_save(self) -> None:
@@ -356,26 +428,24 @@ class RnnTuiApp(App[int]):
         self.notify("saving a checkpoint…", timeout=1.5)
 
     def action_temperature(self, direction: int) -> None:
-        t = round(min(MAX_TEMPERATURE, max(0.0, self.temperature + direction * TEMPERATURE_STEP)), 2)
-        self.set_sampling(temperature=t)
+        now = self.sampling.shown.temperature
+        self.set_sampling(temperature=round(min(MAX_TEMPERATURE, max(0.0, now + direction * TEMPERATURE_STEP)), 2))
 
     def action_cycle_top_k(self) -> None:
-        i = TOP_K_LADDER.index(self.top_k) if self.top_k in TOP_K_LADDER else 0
+        now = self.sampling.shown.top_k
+        i = TOP_K_LADDER.index(now) if now in TOP_K_LADDER else 0
         self.set_sampling(top_k=TOP_K_LADDER[(i + 1) % len(TOP_K_LADDER)])
 
     def set_sampling(
         self, temperature: float | None = None, top_k: int | None = None, prime: str | None = None
     ) -> None:
-        """Show the new setting at once; the trainer uses it for the next sample."""
-        s = self.stats
-        self.sampling_changed_here = True
-        if temperature is not None:
-            self.temperature = s.temperature = temperature
-        if top_k is not None:
-            self.top_k = s.top_k = top_k
-        if prime is not None:
-            self.prime = s.prime = prime
-        self.link.send(ev.SetSampling(temperature=temperature, top_k=top_k, prime=prime))
+        """Show the new setting at once; the trainer applies it for every screen (and answers)."""
+        self.link.send(self.sampling.change(temperature=temperature, top_k=top_k, prime=prime))
+        self.show_sampling()
+
+    def show_sampling(self) -> None:
+        s, shown = self.stats, self.sampling.shown
+        s.temperature, s.top_k, s.prime = shown.temperature, shown.top_k, shown.prime
         self.refresh_stats()
 
     def action_edit_prime(self) -> None:
@@ -383,26 +453,58 @@ class RnnTuiApp(App[int]):
             if value is not None:
                 self.set_sampling(prime=value)
 
-        self.push_screen(PrimeScreen(self.prime), done)
+        self.push_screen(PrimeScreen(self.sampling.shown.prime), done)
 
     def action_plot(self, name: str) -> None:
         getattr(self.plot, f"action_{name}")()
-        self.plot.border_subtitle = self.plot.describe()
+        self.show_plot_view()
+
+    def show_plot_view(self) -> None:
+        """The loss plot's settings in its border (the longest spelling that fits)."""
+        self.plot.border_subtitle = self.plot.describe(max(8, self.plot.outer_size.width - 6))
 
     def action_heatmap(self, name: str) -> None:
         getattr(self.heatmap, f"action_{name}")()
 
+    def action_explore(self) -> None:
+        if self.explorer is None:
+            options = self.explore_options
+            self.explorer = ExplorerScreen(self.link.send, self.explorer_context, options.text, options.chars)
+        if not self.is_screen_installed("explorer"):
+            self.install_screen(self.explorer, name="explorer")
+        if self.screen is not self.explorer:
+            self.push_screen("explorer")
+
+    def explorer_context(self) -> RunContext:
+        training = self.finished is None and self.trainer_state not in ("paused", "finished", "failed")
+        run_dir = self.started.run_dir if self.started is not None else ""
+        return RunContext(step=self.stats.step or 0, training=training, run_dir=run_dir)
+
     def bindings(self) -> list[Binding]:
         return [b for b in self.BINDINGS if isinstance(b, Binding)]
 
+    # Pairs of keys that share one row of the help (it fits 80x24 that way).
+    HELP_PAIRS = {
+        "temperature(1)": ("temperature(-1)", f"Sampling temperature up / down by {TEMPERATURE_STEP} (0 … 2)"),
+        "plot('smoothing_down')": ("plot('smoothing_up')", "Loss plot: less / more smoothing"),
+        "heatmap('next_layer')": ("heatmap('toggle_kind')", "Heatmap: next layer / hidden state h or cell state c"),
+    }
+
     def help_rows(self) -> list[tuple[str, str]]:
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
+        keys: dict[str, str] = {}
         for b in self.bindings():
-            if b.action in self.DESCRIPTIONS and b.action not in seen and self.check_action(b.action, ()) is not False:
-                seen.add(b.action)
-                key = b.key_display or b.key.split(",")[0]
-                rows.append((key, self.DESCRIPTIONS[b.action]))
+            if b.action in self.DESCRIPTIONS and b.action not in keys and self.check_action(b.action, ()) is not False:
+                keys[b.action] = b.key_display or b.key.split(",")[0]
+        rows: list[tuple[str, str]] = []
+        paired = {second for second, _ in self.HELP_PAIRS.values()}
+        for action, key in keys.items():
+            if action in self.HELP_PAIRS:
+                second, text = self.HELP_PAIRS[action]
+                rows.append((f"{key} {keys[second]}", text))
+            elif action not in paired:
+                # in a viewer, d leaves as q does (the trainer is not this screen's to move)
+                what = "leave" if self.viewer and action == "detach" else action
+                rows.append((key, self.DESCRIPTIONS[what]))
         rows.append(("ctrl+p", "Command palette (actions, themes)"))
         return rows
 
@@ -432,6 +534,7 @@ class RnnTuiApp(App[int]):
         """Ask the trainer to save and stop; the app exits when its Finished event arrives."""
         self.quitting = True
         self.stats.state = "stopping"
+        self.stats.state_detail = self.shown_detail()
         self.refresh_stats()
         self.refresh_bindings()
         self.link.send(ev.Stop(save=True))
@@ -487,4 +590,4 @@ class RnnTuiApp(App[int]):
 
     @on(LossPlot.ViewChanged)
     def _plot_view_changed(self) -> None:
-        self.plot.border_subtitle = self.plot.describe()
+        self.show_plot_view()

@@ -232,6 +232,39 @@ def downsample_envelope(
     return np.repeat(xm, 2), np.column_stack([first, second]).ravel()
 
 
+# --------------------------------------------------------------------------- y range
+
+ROBUST_SKIP = 0.1  # the first tenth of the steps in view: where the loss falls from ln(vocab)
+ROBUST_QUANTILES = (0.02, 0.95)  # of the raw training losses after them
+
+
+def robust_range(
+    train: tuple[np.ndarray, np.ndarray], keep: list[tuple[np.ndarray, np.ndarray]], lo: float, hi: float
+) -> tuple[float, float] | None:
+    """A y range that ignores outliers, as TensorBoard's "ignore outliers in chart scaling" does
+    (it scales to percentiles of the values): here the raw training losses of the last nine
+    tenths of the view ``lo…hi`` (``train``, as x and y), between their 2nd and 95th
+    percentiles, widened to hold every point of ``keep`` in those nine tenths (the smoothed
+    curve, the validation losses: never cut off). None when there are too few points to say,
+    or when it would hide little (then the whole range is shown)."""
+    start = lo + ROBUST_SKIP * (hi - lo)
+    x, y = train
+    later = y[x >= start]
+    if len(later) < 20:
+        return None
+    q_lo, q_hi = (float(q) for q in np.quantile(later, ROBUST_QUANTILES))
+    full_lo, full_hi = float(y.min()), float(y.max())
+    for kx, ky in keep:
+        if len(ky):
+            full_lo, full_hi = min(full_lo, float(ky.min())), max(full_hi, float(ky.max()))
+        shown = ky[kx >= start]
+        if len(shown):
+            q_lo, q_hi = min(q_lo, float(shown.min())), max(q_hi, float(shown.max()))
+    if q_hi - q_lo > 0.8 * (full_hi - full_lo):
+        return None
+    return q_lo, q_hi
+
+
 # --------------------------------------------------------------------------- ticks
 
 
@@ -246,8 +279,10 @@ def _nice_step(span: float, target: int) -> float:
     return 10.0 * mag
 
 
-def linear_ticks(lo: float, hi: float, target: int) -> list[float]:
-    step = _nice_step(hi - lo, target)
+def linear_ticks(lo: float, hi: float, target: int, min_step: float = 0.0) -> list[float]:
+    """Round values between ``lo`` and ``hi``, about ``target`` of them, at least ``min_step``
+    apart (1 for steps: there is no step 0.6)."""
+    step = max(min_step, _nice_step(hi - lo, target))
     first = math.ceil(lo / step - 1e-9) * step
     ticks: list[float] = []
     v = first
@@ -330,5 +365,9 @@ def loss_ticks(lo: float, hi: float, target: int, log: bool) -> tuple[list[float
     if log:
         return log_ticks(lo, hi, target)
     positions = linear_ticks(lo, hi, target)
+    for more in range(target + 1, 4 * target + 1):
+        if len(positions) >= 2:
+            break
+        target, positions = more, linear_ticks(lo, hi, more)  # two labels at least: a scale to read
     decimals = _decimals(_nice_step(hi - lo, target))
     return positions, [format_value(v, decimals) for v in positions]

@@ -18,10 +18,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.color import Color
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from rnn_tui.core.text import visible
 from rnn_tui.remote.history import RunHistory, comparable_key, describe_runs
 from rnn_tui.remote.status import RunInfo, list_runs, live_trainer, run_info
 from rnn_tui.ui.themes import SERIES_VARIABLES, VARIABLE_DEFAULTS
@@ -165,10 +167,14 @@ class RunsScreen(Screen[None]):
         missing = [self.infos[r.key].name for r in self.plot.without_axis() if r.key in self.infos]
         if missing:
             notes.append(f"not on this axis (no times recorded): {', '.join(missing)}")
-        self.note.update("\n".join(notes))
+        self.note.update(Content("\n".join(notes)))  # run names are shown as named, never as markup
         self.note.display = bool(notes)
         self.title_bar.update(
-            f"rnn-tui · runs side by side · {len(self.picked)} of {len(self.infos)} picked · {self.runs_dir}"
+            Content(
+                visible(
+                    f"rnn-tui · runs side by side · {len(self.picked)} of {len(self.infos)} picked · {self.runs_dir}"
+                )
+            )
         )
 
     def _legend(self, histories: list[RunHistory]) -> Text:
@@ -179,7 +185,10 @@ class RunsScreen(Screen[None]):
             c = history.curves
             last = f"val {c.val_loss[-1]:.3f}" if len(c.val_loss) else "no val yet"
             live = " · training" if self.infos.get(key) and self.infos[key].state == "running" else ""
-            lines.append(Text.assemble(("━━ ", self.color(key).hex6), (last, "bold"), "  ", label, (live, "dim")))
+            # the label quotes the runs' options (a prime, a corpus name): shown, never obeyed
+            lines.append(
+                Text.assemble(("━━ ", self.color(key).hex6), (last, "bold"), "  ", visible(label), (live, "dim"))
+            )
         if not lines:
             return Text("pick runs in the list (space) to compare them", style="dim")
         return Text("\n").join(lines)

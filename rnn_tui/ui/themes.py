@@ -60,10 +60,12 @@ from rnn_tui.core.resources import bundled_dir
 
 __all__ = [
     "DEFAULT_THEME",
+    "PALETTE_THEME",
     "SERIES_VARIABLES",
     "VARIABLE_DEFAULTS",
     "ThemeError",
     "bundled_theme_dir",
+    "default_theme",
     "load_theme_file",
     "load_themes",
     "register_themes",
@@ -74,6 +76,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_THEME = "rnn-dark"
+PALETTE_THEME = "rnn-256"  # the default where the terminal has no true colour
+
+
+def default_theme(color_system: str | None) -> str:
+    """The theme to use when the person chose none, for the terminal's colour depth as Rich
+    detects it (``Console.color_system``: "truecolor", "256", "standard", "windows" or None).
+    Below true colour, the default theme's blends would be rounded to the terminal's palette
+    (its blue–red heatmap scale to teal and olive steps): use the theme drawn in that palette."""
+    return PALETTE_THEME if color_system in ("256", "standard", "windows") else DEFAULT_THEME
+
 
 SERIES_VARIABLES = tuple(f"plot-series-{i}" for i in range(1, 9))
 """The runs screen's palette: the colour of each run's curves, in the order runs are picked."""

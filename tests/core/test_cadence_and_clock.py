@@ -106,9 +106,9 @@ def test_an_evaluation_that_takes_long_is_not_repeated_every_minute(small_corpus
     t = trainer(small_corpus, tmp_path, clock, 10.0, eval_every=10_000, eval_every_minutes=1.0, max_steps=80)
     real = t.evaluate
 
-    def slow_evaluate() -> float:
+    def slow_evaluate(**kw) -> float:
         clock.now += 30.0  # each evaluation takes 30 s
-        return real()
+        return real(**kw)  # (the session passes on_progress)
 
     t.evaluate = slow_evaluate  # type: ignore[method-assign]
     run(t)

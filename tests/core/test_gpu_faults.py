@@ -102,3 +102,25 @@ def test_out_of_memory_when_resuming_keeps_the_checkpoint(small_corpus, tmp_path
     assert done.reason == "refused" and done.error.startswith("out of memory (CUDA out of memory.")
     assert "do not fit this model" not in done.error and "the last checkpoint is kept" in done.error
     assert saved.read_bytes() == before
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_the_parameter_count_is_known_before_any_memory_is_taken(cell):
+    from rnn_tui.core.model import CharRNN, ModelConfig, parameter_count
+
+    cfg = ModelConfig(vocab_size=65, cell=cell, layers=3, hidden=48, embed=16)
+    assert parameter_count(cfg) == CharRNN(cfg).num_params()
+
+
+def test_a_model_too_big_for_the_memory_is_refused_in_one_line_before_it_is_built(small_corpus, monkeypatch):
+    """Asking for 4 billion parameters on a machine with 23 GB got the trainer killed by the
+    kernel after minutes of swapping; now it is one line, at once."""
+    from rnn_tui.core import trainer as trainer_module
+    from rnn_tui.core.errors import OutOfMemory
+
+    monkeypatch.setattr(trainer_module, "available_bytes", lambda device: 2 * 2**30)
+    built = []
+    monkeypatch.setattr(trainer_module, "CharRNN", lambda cfg: built.append(cfg))
+    with pytest.raises(OutOfMemory, match=r"needs about .* GB to train .* and 2.0 GB is free.*smaller --hidden"):
+        Trainer(tiny_config(hidden=8192, layers=8), read_corpus(small_corpus))
+    assert not built

@@ -1,4 +1,4 @@
-"""Session behaviour a viewer relies on: a sample at the sender's own settings, and a note when
+"""Session behaviour a viewer relies on: one truth for the sampling settings, and a note when
 the corpus file changes under a running trainer."""
 
 from __future__ import annotations
@@ -26,14 +26,23 @@ def run_with(small_corpus, tmp_path, commands, **kw):
     return Session(t, inbox, seen.append), seen, corpus_file
 
 
-def test_sample_now_uses_the_senders_settings_once(small_corpus, tmp_path):
+def test_sampling_settings_are_the_trainers_and_every_change_is_answered_with_its_ticket(small_corpus, tmp_path):
     session, seen, _ = run_with(
-        small_corpus, tmp_path, [ev.SampleNow(temperature=0.0, top_k=5, prime="KING")], temperature=1.3
+        small_corpus,
+        tmp_path,
+        [ev.SetSampling(temperature=0.5, ticket="a-1"), ev.SetSampling(prime="KING", ticket="b-1"), ev.SampleNow()],
+        temperature=1.3,
     )
     session.run()
+    changes = [e for e in seen if isinstance(e, ev.SamplingChanged)]
+    assert [(c.temperature, c.prime, c.ticket) for c in changes] == [
+        (1.3, "", ""),
+        (0.5, "", "a-1"),
+        (0.5, "KING", "b-1"),
+    ]
     sampled = [e for e in seen if isinstance(e, ev.Sampled)]
-    assert (sampled[0].temperature, sampled[0].top_k, sampled[0].prime) == (0.0, 5, "KING")
-    assert session.temperature == 1.3 and session.prime == ""  # the trainer's own settings are unchanged
+    assert (sampled[0].temperature, sampled[0].top_k, sampled[0].prime) == (0.5, 0, "KING")
+    assert (session.t.cfg.temperature, session.t.cfg.prime) == (0.5, "KING")  # kept in checkpoints
 
 
 def test_a_corpus_edited_while_training_is_noted_once_and_ignored(small_corpus, tmp_path):
@@ -51,3 +60,22 @@ def test_a_corpus_edited_while_training_is_noted_once_and_ignored(small_corpus, 
     done = session.run()
     notes = [e.message for e in seen if isinstance(e, ev.Notice) and "changed on disk" in e.message]
     assert len(notes) == 1 and done.error is None and done.step == 30
+
+
+def test_a_stop_reports_the_progress_of_its_final_save_and_evaluation(monkeypatch, tmp_path):
+    """`X` in a viewer: the final evaluation can take a while on a loaded CPU; every screen is
+    told how far it is instead of a frozen "stopping"."""
+    from rnn_tui.core import session as session_module
+    from tests.conftest import SHAKESPEARE
+
+    monkeypatch.setattr(session_module, "EVENT_PROGRESS_EVERY_S", 0.0)  # report every chunk
+    t = Trainer(tiny_config(eval_every=1000, max_steps=3), read_corpus(SHAKESPEARE), run=RunDir(tmp_path / "run"))
+    seen: list = []
+    done = Session(t, queue.Queue(), seen.append, post_interval=0.0).run()  # stops as X does: save, evaluate
+    assert done.reason == "max-steps" and done.checkpoint
+    states = [(e.state, e.detail) for e in seen if isinstance(e, ev.StateChanged)]
+    final = states[states.index(("saving", "final")) :]
+    assert final[1] == ("evaluating", "final")
+    shown = [int(detail[6:-1]) for state, detail in final if state == "evaluating" and detail.endswith("%")]
+    assert len(shown) >= 2 and shown == sorted(shown) and shown[0] < shown[-1], states  # "final 25%", ...
+    assert final[-1] == ("finished", "")

@@ -31,6 +31,8 @@ def payload(frame: bytes) -> bytes:
         ev.Stop(save=False),
         ev.SetSampling(temperature=0.5),
         ev.SetSampling(top_k=10, prime="ROMEO: «ü»"),
+        ev.Explore(),
+        ev.Explore(text="int main() {\n}", chars=500, refresh=True),
     ],
 )
 def test_commands_round_trip(command):
@@ -75,6 +77,13 @@ def test_events_round_trip_including_arrays_and_nan():
         (b'{"type": "Stop", "save": "yes"}', "must be bool"),
         (b'{"type": "SetSampling", "temperature": NaN}', "finite"),
         (json.dumps({"type": "SetSampling", "prime": "x" * 20_000}).encode(), "longer than"),
+        (b'{"type": "Explore", "chars": 0}', "chars must be between 2 and 10,000"),
+        (b'{"type": "Explore", "chars": 10001}', "chars must be between"),
+        (b'{"type": "Explore", "chars": "many"}', "must be int"),
+        (b'{"type": "Explore", "text": "x"}', "text must have between 2"),
+        (b'{"type": "Explore", "text": 5}', "must be str"),
+        (b'{"type": "Explore", "refresh": 1}', "must be bool"),
+        (json.dumps({"type": "Explore", "asker": "v" * 100}).encode(), "asker is longer"),
     ],
 )
 def test_malformed_commands_are_refused_with_a_reason(raw, reason):

@@ -318,5 +318,85 @@ def test_display_char_substitutions():
     assert display_char("\x07") == ("·", True)
     assert display_char("a") == ("a", False)
     assert display_char("é") == ("é", False)
-    glyph, substituted = display_char("漢")  # two cells wide
-    assert substituted and len(glyph) == 1
+    assert display_char("漢") == ("漢", False)  # wide: itself, in two columns
+    assert display_char("\u0301") == ("◌\u0301", True)  # a combining mark, on a dotted circle
+
+
+async def test_wide_characters_are_shown_as_themselves_over_two_heat_columns():
+    from rich.cells import cell_len
+
+    app = HeatmapApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        widget = app.query_one(HiddenStateHeatmap)
+        text = "春眠不覺曉, spring"
+        widget.set_probe(text, alternating_probe(text, layers=1, hidden=4))
+        await pilot.pause()
+        lines = lines_text(widget)
+        axis, first = lines[-2], lines[0]
+        assert "春眠不覺曉,·spring" in axis and "□" not in axis
+        assert first.count(HALF_BLOCK) == cell_len("春眠不覺曉, spring")  # 10 + 8 columns
+        # every character sits under its own heat: the axis starts where the heat starts
+        assert first.index(HALF_BLOCK) == axis.index("春")
+        # and columns stay aligned after the wide characters ("s" is the 8th char, at cell 12)
+        s_cell = cell_len(axis[: axis.index("s")])
+        heat_cells = [i for i, ch in enumerate(first) if ch == HALF_BLOCK]
+        assert heat_cells[12] == s_cell
+        # a wide character's two columns carry its one value: unit 0 alternates with the characters
+        row = widget.render_line(0)
+        colours = [seg.style.color for seg in row if HALF_BLOCK in seg.text for _ in seg.text]
+        assert colours[0] == colours[1] and colours[1] != colours[2]
+        # a narrow widget drops the oldest characters whole (never half of a wide one)
+        await pilot.resize_terminal(21, 12)
+        await pilot.pause()
+        axis = lines_text(widget)[-2]
+        assert axis.rstrip().endswith("spring") and cell_len(axis) == 21
+
+
+async def test_row_labels_name_both_units_of_each_line():
+    app = HeatmapApp()
+    async with app.run_test(size=(38, 12)) as pilot:  # the heatmap's width at 80x24
+        widget = app.query_one(HiddenStateHeatmap)
+        text = "hello world, " * 4
+        rng = np.random.default_rng(3)
+        widget.set_probe(text, np.tanh(rng.normal(size=(1, len(text), 256))).astype(np.float32))
+        await pilot.pause()
+        units = widget.visible_units
+        for line in range(len(units) // 2):
+            label = widget.render_line(line).text.split()[0]
+            assert label == f"{units[2 * line]},{units[2 * line + 1]}", (line, label)
+
+
+async def test_the_subtitle_counts_the_units_drawn_in_a_viewer_and_after_resizes():
+    """The count follows the drawing: a viewer gets its probe at once, then the terminal grows."""
+    from rnn_tui.ui.app import RnnTuiApp
+    from tests.helpers import app_wait
+    from tests.ui.fake_stream import ReplayLink, demo_events
+
+    link = ReplayLink(demo_events())
+    app = RnnTuiApp(link, theme="rnn-dark", viewer=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app_wait(pilot, lambda: not link.events, what="the catch-up events")
+        heatmap = app.heatmap
+        for size in [(80, 24), (200, 60), (120, 40), (80, 24)]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            drawn = sum(HALF_BLOCK in heatmap.render_line(y).text for y in range(heatmap.size.height - 1))
+            subtitle = str(heatmap.border_subtitle)
+            assert f"{2 * drawn}/256 units" in subtitle, (size, subtitle, drawn)
+            assert len(subtitle) <= heatmap.outer_size.width - 4, subtitle  # shown whole, not cut
+
+
+async def test_the_subtitle_is_right_when_the_probe_came_before_the_first_layout():
+    class EarlyProbe(HeatmapApp):
+        def on_mount(self) -> None:
+            text = "abcdefgh" * 4
+            self.query_one(HiddenStateHeatmap).set_probe(text, np.zeros((1, len(text), 256), dtype=np.float32))
+
+    app = EarlyProbe()
+    async with app.run_test(size=(60, 12)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        widget = app.query_one(HiddenStateHeatmap)
+        assert len(widget.visible_units) == 20
+        assert "20/256 units" in str(widget.border_subtitle)

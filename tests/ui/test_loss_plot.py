@@ -159,11 +159,14 @@ async def test_describe_and_window_toggle():
     app = PlotApp()
     async with app.run_test(size=(80, 24)):
         plot = app.plot
-        assert plot.describe() == "linear-y · smooth 0.90 · all"
+        assert plot.describe() == "robust y · smooth 0.90 · all"
         plot.action_toggle_log_y()
         plot.action_toggle_window()
         plot.action_smoothing_up()
-        assert plot.describe() == "log-y · smooth 0.95 · last 2k steps"
+        assert plot.describe() == "log robust y · smooth 0.95 · last 2k steps"
+        assert plot.describe(width=34) == "log robust y · ema 0.95 · last 2k"  # the border at 80x24
+        plot.action_toggle_y_range()
+        assert plot.describe() == "log full y · smooth 0.95 · last 2k steps"
         plot.action_toggle_window()
         assert plot.window == "all"
         with pytest.raises(ValueError):
@@ -376,3 +379,38 @@ def test_steps_trained_again_replace_the_old_points():
     assert list(xs) == list(range(1, 71)) and list(ys[-10:]) == [2.0] * 10
     vx, _ = plot._val.window(0, 1000)
     assert list(vx) == [50.0]  # the evaluation at step 100 belonged to the abandoned stretch
+
+
+async def test_the_y_axis_ignores_the_first_steps_outliers_and_y_shows_the_whole_range():
+    """After a minute at 80x24 the first steps' loss (~4.4) must not flatten the rest of the
+    curve (TensorBoard's "ignore outliers in chart scaling"); `y` shows every point."""
+    app = PlotApp()
+    async with app.run_test(size=(38, 9)) as pilot:  # the loss panel's inside at 80x24
+        plot = app.plot
+        steps = np.arange(1, 401)
+        rng = np.random.default_rng(0)
+        losses = 1.7 + 2.7 * np.exp(-steps / 40.0) + 0.03 * rng.standard_normal(len(steps))
+        plot.add_train(steps, losses)
+        plot.add_val(250, 1.95)
+        robust = plot.redraw().plain
+        ys = y_ticks(robust)
+        assert len(ys) >= 2 and max(ys) < 3.0, robust  # not up to 4.4
+        assert min(ys) <= 2.0
+        plot.action_toggle_y_range()
+        await pilot.pause()
+        whole = plot.redraw().plain
+        assert max(y_ticks(whole)) >= 4.0, whole
+        assert plot.y_range == "all" and "full y" in plot.describe()
+        assert app.view_changes  # the app hears of it and updates the subtitle
+
+
+async def test_x_ticks_are_whole_steps_at_the_start():
+    app = PlotApp()
+    async with app.run_test(size=(60, 16)):
+        plot = app.plot
+        plot.add_train([1], [4.2])
+        xs = x_ticks(plot.redraw().plain)
+        assert xs == [1], xs  # not 0.6 0.8 1.0 1.2 1.4
+        plot.add_train([2, 3], [4.1, 4.0])
+        xs = x_ticks(plot.redraw().plain)
+        assert xs and all(x == int(x) for x in xs) and set(xs) <= {1, 2, 3}, xs

@@ -262,3 +262,25 @@ def test_register_themes_returns_names(tmp_path):
     assert names == [t.name for t in recorder.themes]
     assert DEFAULT_THEME in names
     assert themes.DEFAULT_THEME == "rnn-dark"
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"TERM": "tmux-256color"}, "rnn-256"),  # tmux without COLORTERM
+        ({"TERM": "xterm-256color", "COLORTERM": "truecolor"}, "rnn-dark"),
+        ({"TERM": "xterm-256color", "TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver"}, "rnn-dark"),
+        ({"TERM": "tmux-256color", "TEXTUAL_THEME": "rnn-light"}, "rnn-light"),  # the person's choice wins
+    ],
+)
+async def test_the_default_theme_follows_the_terminals_colour_depth(monkeypatch, env, expected):
+    from rnn_tui.ui.app import RnnTuiApp
+    from tests.helpers import SilentLink
+
+    for name in ("COLORTERM", "TEXTUAL_THEME", "TEXTUAL_DRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    app = RnnTuiApp(SilentLink())
+    assert app.theme == expected
+    assert RnnTuiApp(SilentLink(), theme="rnn-dark").theme == "rnn-dark"  # --theme wins too

@@ -5,30 +5,40 @@ from __future__ import annotations
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label
+from textual.widgets import Button, Input, Label, Static
 
 MAX_PRIME = 2000
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key of the app, read from its bindings so the list cannot go stale."""
+    """Every key of the app, read from its bindings so the list cannot go stale. The rows fit
+    80x24; a shorter terminal scrolls them (the box has the focus: arrows, page keys, home, end)."""
 
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        rows: list[tuple[str, str]],
+        title: str = "rnn-tui keys · esc closes · ↑↓ scroll",
+        note: str = "",
+    ) -> None:
         super().__init__()
         self.rows = rows
+        self.title_text = title
+        self.note = note
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-box"):
-            yield Label("rnn-tui keys  (esc closes · ctrl+p opens the command palette)", id="help-title")
-            table: DataTable = DataTable(show_cursor=False, zebra_stripes=True)
-            table.add_columns("key", "what it does")
-            for key, text in self.rows:
-                table.add_row(key, text)
-            yield table
+        width = max((len(key) for key, _ in self.rows), default=3) + 2
+        lines = [f"[b]{'key':<{width}}what it does[/b]"]
+        lines += [f"[b $accent]{escape(key):<{width}}[/]{escape(text)}" for key, text in self.rows]
+        with VerticalScroll(id="help-box"):
+            yield Label(self.title_text, id="help-title")
+            yield Static("\n".join(lines), id="help-rows")
+            if self.note:
+                yield Static(self.note, id="help-note", markup=False)
 
 
 class PrimeInput(Input):

@@ -1,9 +1,13 @@
 """Hidden-state heatmap: LSTM cells × probe characters, drawn with half blocks.
 
 Each terminal line shows two hidden units: the glyph "▀" takes the upper unit's
-colour as its foreground and the lower unit's colour as its background. Each
-terminal column is one character of the probe text; when the text is wider than
-the widget, the most recent characters are shown.
+colour as its foreground and the lower unit's colour as its background, and the
+line's label names both ("97,5"). Each character of the probe text has its
+column(s): one, or two for a wide character (CJK, emoji), which is shown as
+itself on the text axis with two columns of heat above it, so the columns stay
+aligned. When the text is wider than the widget, the most recent characters are
+shown. The border's subtitle says how many units are drawn (set from what was
+drawn, after every size change or probe).
 
 Values are drawn on a diverging scale quantised to 17 levels (−8 … 0 … +8):
 
@@ -61,25 +65,30 @@ _FALLBACK_POSITIVE = Color.parse("#ef4444")
 _FALLBACK_BACKGROUND = Color.parse("#121212")
 
 _SUBSTITUTES = {"\n": "↵", " ": "·", "\t": "→", "\r": "·"}
-_WIDE_OR_ZERO_WIDTH = "□"
+_ZERO_WIDTH_BASE = "◌"  # the usual stand-in a combining mark is shown on
 
 
 def display_char(ch: str) -> tuple[str, bool]:
     """Return ``(glyph, substituted)`` for one probe character on the x axis.
 
-    Newline → "↵", space → "·", tab → "→", other control characters → "·",
-    characters that are not exactly one terminal cell wide (wide CJK, emoji,
-    combining marks) → "□". ``substituted`` is True for all of these, so they
-    can be drawn dim and told apart from a literal "·" in the text.
+    Newline → "↵", space → "·", tab → "→", other control characters → "·", a
+    combining mark (no width of its own) → the mark on "◌". ``substituted`` is
+    True for these, so they can be drawn dim and told apart from a literal "·"
+    in the text. Wide characters (CJK, emoji) are themselves: two columns.
     """
     sub = _SUBSTITUTES.get(ch)
     if sub is not None:
         return sub, True
     if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") and ch not in "\u00ad":
         return "·", True
-    if cell_len(ch) != 1:
-        return _WIDE_OR_ZERO_WIDTH, True
+    if cell_len(ch) == 0:
+        return _ZERO_WIDTH_BASE + ch, True
     return ch, False
+
+
+def glyph_width(ch: str) -> int:
+    """Columns a probe character takes on the axis (and of heat): 1, or 2 if wide."""
+    return 2 if cell_len(display_char(ch)[0]) == 2 else 1
 
 
 def _opaque(color: Color, under: Color) -> Color:
@@ -198,19 +207,28 @@ class HiddenStateHeatmap(Widget):
             self._set_layer_internal(self.shown_layer)  # re-clamp to the new layer count
         self._invalidate()
 
-    def describe(self) -> str:
-        """One-line summary, e.g. ``"layer 2/2 · h · step 1200 · 44/256 units"``."""
+    def describe(self, width: int | None = None) -> str:
+        """One-line summary of what is drawn, e.g. ``"layer 2/2 · h · step 1200 · 44/256 units"``;
+        with ``width``, the longest spelling that fits (the unit count is always kept)."""
         if self._h is None:
             return "no probe"
-        parts = [f"layer {self.shown_layer + 1}/{self._n_layers}", self._effective_kind()]
-        if self._step is not None:
-            parts.append(f"step {self._step}")
         hidden = self._h.shape[2]
-        if self._units_shown and self._units_shown < hidden:
-            parts.append(f"{self._units_shown}/{hidden} units")
-        else:
-            parts.append(f"{hidden} units")
-        return " · ".join(parts)
+        shown = self._units_shown
+        units = f"{hidden} units" if shown >= hidden else f"{shown}/{hidden} units" if shown else ""
+        layer = f"{self.shown_layer + 1}/{self._n_layers}"
+        step = f"step {self._step}" if self._step is not None else ""
+        kind = self._effective_kind()
+        spellings = [
+            [f"layer {layer}", kind, step, units],
+            [f"layer {layer}", kind, units],
+            [f"L{layer}", kind, units],
+            [units.replace(" units", "")],
+        ]
+        for parts in spellings:
+            line = " · ".join(p for p in parts if p)
+            if width is None or len(line) <= width:
+                return line
+        return line
 
     @property
     def has_probe(self) -> bool:
@@ -294,7 +312,7 @@ class HiddenStateHeatmap(Widget):
     def get_content_width(self, container: Size, viewport: Size) -> int:
         if self._h is None:
             return 20
-        return len(self._text) + self._gutter_width(container.width)[0]
+        return sum(map(glyph_width, self._text)) + self._gutter_width(container.width)[0]
 
     # ----------------------------------------------------------- internals
 
@@ -306,12 +324,19 @@ class HiddenStateHeatmap(Widget):
 
     def _update_title(self) -> None:
         """Keep ``border_subtitle`` saying what is shown (the unit count depends on the size)."""
-        if self._h is not None:
-            lines = self._layout_lines(self.size.height)[0]
-            self._units_shown = min(self._h.shape[2], 2 * lines)
-        subtitle = self.describe()
+        if self._h is not None and self.size.height > 0:
+            self._units_shown = self._slots(self.size.height)
+        self._set_subtitle()
+
+    def _set_subtitle(self) -> None:
+        # the border's own width, less its corners and the spaces around the subtitle
+        subtitle = self.describe(max(8, self.outer_size.width - 6))
         if str(self.border_subtitle or "") != subtitle:
             self.border_subtitle = subtitle
+
+    def _slots(self, height: int) -> int:
+        """How many units a widget this tall draws."""
+        return 0 if self._h is None else min(self._h.shape[2], 2 * self._layout_lines(height)[0])
 
     def _effective_kind(self) -> str:
         return "c" if self.kind == "c" and self._c is not None else "h"
@@ -379,16 +404,14 @@ class HiddenStateHeatmap(Widget):
         return max(0, height), False, False
 
     def _gutter_width(self, width: int) -> tuple[int, int]:
-        """Return (gutter width, indices per line: 0, 1 or 2)."""
+        """Return (gutter width, indices per line: 0 or 2). A line is two units, and its
+        label names both ("123,45 "); a narrow widget has no labels rather than half of them."""
         if not self.show_gutter or self._h is None:
             return 0, 0
         digits = len(str(max(0, self._h.shape[2] - 1)))
-        two = 2 * digits + 2  # "123,45 "
-        one = digits + 1
-        if width >= 48:
+        two = 2 * digits + 2
+        if width >= two + 16:
             return two, 2
-        if width >= 24:
-            return one, 1
         return 0, 0
 
     def _theme_color(self, names: tuple[str, ...], fallback: Color, under: Color) -> Color:
@@ -508,22 +531,29 @@ class HiddenStateHeatmap(Widget):
         dim = base + Style(dim=True)
 
         heat_lines, axis_row, legend_row = self._layout_lines(height)
-        gutter, per_line = self._gutter_width(width)
+        gutter, _ = self._gutter_width(width)
         cols = max(0, width - gutter)
         hidden = values.shape[1]
         slots = min(hidden, 2 * heat_lines)
         order = self._current_order(slots)
         assert order is not None
-        self._units_shown = slots
+        if slots != self._units_shown:
+            self._units_shown = slots
+            self.call_after_refresh(self._set_subtitle)  # the subtitle counts what was drawn
         shown = order[:slots]
         self._shown_units = shown.tolist()
-        n_chars = min(values.shape[0], cols)
-        start = values.shape[0] - n_chars
+        # The newest characters whose columns fit; a wide character has two columns of heat.
+        widths = [glyph_width(ch) for ch in self._text]
+        start, used = values.shape[0], 0
+        while start > 0 and used + widths[start - 1] <= cols:
+            start -= 1
+            used += widths[start]
+        n_chars = used  # heat columns
 
         strips: list[Strip] = []
         used_lines = (slots + 1) // 2
         if used_lines and n_chars:
-            window = values[start:, shown]  # (n_chars, slots)
+            window = np.repeat(values[start:, shown], widths[start:], axis=0)  # (n_chars, slots)
             levels = np.rint(window * LEVELS).astype(np.intp) + LEVELS
             if slots % 2:
                 levels = np.concatenate([levels, np.full((n_chars, 1), _EMPTY, dtype=np.intp)], axis=1)
@@ -536,15 +566,12 @@ class HiddenStateHeatmap(Widget):
             tail_seg = Segment(" " * tail, base) if tail > 0 else None
             for line in range(used_lines):
                 segments: list[Segment] = []
-                if gutter:
+                if gutter:  # the line's two units: the upper half's, then the lower half's
                     top_unit = shown_list[2 * line]
-                    if per_line == 2:
-                        if 2 * line + 1 < slots:
-                            label = f"{top_unit:>{digits}},{shown_list[2 * line + 1]:<{digits}}"
-                        else:
-                            label = f"{top_unit:>{digits}}" + " " * (digits + 1)
+                    if 2 * line + 1 < slots:
+                        label = f"{top_unit:>{digits}},{shown_list[2 * line + 1]:<{digits}}"
                     else:
-                        label = f"{top_unit:>{digits}}"
+                        label = f"{top_unit:>{digits}}" + " " * (digits + 1)
                     segments.append(Segment(label.ljust(gutter), dim))
                 row = codes[line]
                 bounds = np.flatnonzero(change[line]) + 1

@@ -35,6 +35,7 @@ from rnn_tui.ui.plot_data import (
     format_step,
     linear_ticks,
     loss_ticks,
+    robust_range,
 )
 from rnn_tui.ui.themes import VARIABLE_DEFAULTS
 
@@ -79,6 +80,8 @@ class LossPlot(Widget):
     log_y: reactive[bool] = reactive(False, init=False)
     smoothing: reactive[float] = reactive(0.9, init=False)
     window: reactive[str] = reactive("all", init=False)
+    y_range: reactive[str] = reactive("robust", init=False)
+    """"robust": the y axis ignores outliers (the first steps' high losses); "all": every point."""
 
     class ViewChanged(Message):
         """Posted when log_y, smoothing or window changes, so a footer can show describe()."""
@@ -167,11 +170,20 @@ class LossPlot(Widget):
         self._shown_version = self._data_version
         self.refresh()
 
-    def describe(self) -> str:
+    def describe(self, width: int | None = None) -> str:
+        """The view's settings in one line, e.g. "robust y · smooth 0.90 · all"; with ``width``,
+        the longest spelling that fits."""
         s = self.smoothing
         smooth = "off" if s == 0 else (f"{s:.2f}" if round(s, 2) == s else f"{s:.3f}")
-        window = "all" if self.window == "all" else f"last {self._fmt_count(self.recent_steps)} steps"
-        return f"{'log-y' if self.log_y else 'linear-y'} · smooth {smooth} · {window}"
+        recent = self._fmt_count(self.recent_steps)
+        window = "all" if self.window == "all" else f"last {recent} steps"
+        y = ("log " if self.log_y else "") + ("robust y" if self.y_range == "robust" else "full y")
+        spellings = [
+            f"{y} · smooth {smooth} · {window}",
+            f"{y} · ema {smooth} · {'all' if self.window == 'all' else 'last ' + recent}",
+            y,
+        ]
+        return next((line for line in spellings if width is None or len(line) <= width), spellings[-1])
 
     def action_toggle_log_y(self) -> None:
         self.log_y = not self.log_y
@@ -188,6 +200,9 @@ class LossPlot(Widget):
 
     def action_toggle_window(self) -> None:
         self.window = "recent" if self.window == "all" else "all"
+
+    def action_toggle_y_range(self) -> None:
+        self.y_range = "all" if self.y_range == "robust" else "robust"
 
     @property
     def train_points(self) -> int:
@@ -217,6 +232,11 @@ class LossPlot(Widget):
             return 0.0
         return min(SMOOTHING_MAX, max(0.0, value))
 
+    def validate_y_range(self, value: str) -> str:
+        if value not in ("robust", "all"):
+            raise ValueError(f"y_range must be 'robust' or 'all', not {value!r}")
+        return value
+
     def validate_window(self, value: str) -> str:
         if value not in ("all", "recent"):
             raise ValueError(f"window must be 'all' or 'recent', not {value!r}")
@@ -235,6 +255,9 @@ class LossPlot(Widget):
         self._view_changed()
 
     def watch_window(self) -> None:
+        self._view_changed()
+
+    def watch_y_range(self) -> None:
         self._view_changed()
 
     # ------------------------------------------------------------------ lifecycle
@@ -380,6 +403,14 @@ class LossPlot(Widget):
         if compact:
             return header
 
+        robust = None
+        if self.y_range == "robust":
+            # (on the full-resolution points, before downsampling; log values on a log axis)
+            pairs = [(tx, ty), (ex, ey), (vx, vy)]
+            if self.log_y:
+                pairs = [self._log_points(px, py) for px, py in pairs]
+            robust = robust_range(pairs[0], pairs[1:], x_lo, x_hi)
+
         tick_w = 7  # typical y tick label width + axis, used only to choose the bucket count
         buckets = max(16, 2 * (width - tick_w - 2))  # braille: two dot columns per cell
         rx, ry = downsample_envelope(tx, ty, x_lo, x_hi, buckets)
@@ -397,6 +428,10 @@ class LossPlot(Widget):
             )
         y_lo = min(float(a.min()) for a in ys)
         y_hi = max(float(a.max()) for a in ys)
+        if robust is not None:
+            y_lo, y_hi = robust
+            # points beyond the range are drawn on its edge (the first steps enter from the top)
+            ry, ey, vy = (np.clip(a, y_lo, y_hi) for a in (ry, ey, vy))
         if y_hi - y_lo < 1e-9:
             pad = max(abs(y_hi) * 0.05, 0.05 if not self.log_y else 0.01)
             y_lo, y_hi = y_lo - pad, y_hi + pad
@@ -404,12 +439,13 @@ class LossPlot(Widget):
             pad = (y_hi - y_lo) * 0.04
             y_lo, y_hi = y_lo - pad, y_hi + pad
 
-        canvas_rows = max(2, plot_h - 4)  # frame (2), x ticks (1), label bar (1)
+        x_label = plot_h >= 12  # a short plot gives the "step" label's row to the curves
+        canvas_rows = max(2, plot_h - 3 - x_label)  # frame (2), x ticks (1), label bar (1)
         y_pos, y_labels = loss_ticks(y_lo, y_hi, max(2, min(6, canvas_rows // 3)), self.log_y)
         label_w = max((len(s) for s in y_labels), default=3)
         x_target = max(2, min(8, (width - label_w - 2) // 11))
-        x_pos = [v for v in linear_ticks(x_lo, x_hi, x_target)]
-        x_step = _nice_step(x_hi - x_lo, x_target)
+        x_pos = linear_ticks(x_lo, x_hi, x_target, min_step=1.0)  # steps are whole numbers
+        x_step = max(1.0, _nice_step(x_hi - x_lo, x_target))
         x_labels = [format_step(v, x_step) for v in x_pos]
 
         fig = self._figure()
@@ -430,7 +466,8 @@ class LossPlot(Widget):
         fig.ruler("y").lim(y_lo, y_hi)
         fig.ruler("x").ticks(x_pos, x_labels)
         fig.ruler("y").ticks(y_pos, y_labels)
-        fig.label("step", axis="x")
+        if x_label:
+            fig.label("step", axis="x")
         ansi = fig.build().string().rstrip("\n")
         chart = Text.from_ansi(ansi, no_wrap=True, overflow="crop")
         return Text.assemble(header, "\n", chart, no_wrap=True, overflow="crop")

@@ -1,14 +1,27 @@
-"""The stats panel: where the run is, how fast it goes, what it will sample next."""
+"""The stats panel: where the run is, how fast it goes, what it will sample next.
+
+The panel fits its rows to its size instead of wrapping or cutting them off: each row has
+shorter spellings for narrow panels, and on short panels the least needed rows go first (the
+validation and best losses share a row, then the model and learning-rate rows go), so the state,
+the sampling settings and the last save are always shown. A tall panel shows history too:
+validation loss per evaluation and training speed over time, as sparklines.
+"""
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from rich.cells import cell_len
 from textual.markup import escape
 from textual.widgets import Static
 
 LN2 = math.log(2)
+LABEL = 7  # the row labels' column ("state  ", "sample ")
+SPARK = "▁▂▃▄▅▆▇█"
+HISTORY = 2000  # speed readings kept (two a second: the last quarter of an hour)
 
 STATE_STYLE = {
     "starting": "$text-muted",
@@ -21,11 +34,14 @@ STATE_STYLE = {
     "stopping": "$warning",
     "finished": "$text-muted",
     "failed": "$error",
+    "stopped": "$text-muted",
+    "crashed": "$error",
+    "damaged": "$error",
     "resuming": "$success",
 }
 
 
-IDLE = ("paused", "finished", "failed", "stopping")
+IDLE = ("paused", "finished", "failed", "stopping", "stopped", "crashed", "damaged")
 FEW_STEPS = 10  # an epoch of fewer steps (a tiny corpus) is counted whole: no fraction, no eta to its end
 
 
@@ -45,9 +61,31 @@ def fmt_count(n: float) -> str:
     return f"{n:.0f}"
 
 
+def sparkline(values: list[float], width: int, height: int = 1, floor: float | None = None) -> list[str]:
+    """``values`` as block bars ``height`` rows tall (top row first), at most ``width`` bars
+    (means of equal runs when there are more values), from ``floor`` (default: the least value)
+    to the greatest value."""
+    if not values or width <= 0 or height <= 0:
+        return []
+    n = len(values)
+    if n > width:
+        edges = [round(i * n / width) for i in range(width + 1)]
+        values = [sum(values[a:b]) / (b - a) for a, b in itertools.pairwise(edges) if b > a]
+    lo, hi = min(values) if floor is None else floor, max(values)
+    span = hi - lo
+    steps = len(SPARK) * height - 1
+    levels = [round((v - lo) / span * steps) if span > 0 else 0 for v in values]
+    rows = []
+    for r in reversed(range(height)):
+        low = r * len(SPARK)
+        rows.append("".join(" " if lv < low else "█" if lv >= low + len(SPARK) else SPARK[lv - low] for lv in levels))
+    return rows
+
+
 @dataclass
 class RunStats:
     state: str = "starting"
+    state_detail: str = ""  # e.g. "evaluating 40%" while stopping
     step: int = 0
     epoch: float = 0.0
     train_loss: float | None = None
@@ -58,13 +96,14 @@ class RunStats:
     chars_per_s: float = 0.0
     elapsed_s: float = 0.0  # this session's training time (what --max-minutes counts)
     total_s: float = 0.0  # the run's, resumed parts included
+    tokens: int = 0
     device: str = "-"
+    threads: int | None = None
     n_params: int = 0
     gpu_mem_mb: float | None = None
     precision: str = ""  # e.g. "fp16 + loss scaling"
     precision_reason: str = ""
     skipped_steps: int = 0  # updates the fp16 loss scaler skipped
-    threads: int | None = None
     batches_per_epoch: int = 0
     max_steps: int | None = None
     max_minutes: float | None = None
@@ -76,6 +115,8 @@ class RunStats:
     chars_per_step: int = 0  # every process's, together
     world_size: int = 1  # data-parallel processes
     gpus: list[dict] | None = None  # each GPU's counters (NVML), on CUDA only
+    val_history: list[float] = field(default_factory=list)  # one per evaluation
+    speed_history: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=HISTORY))
 
     def eta(self) -> tuple[float | None, str]:
         steps_per_s = self.chars_per_s / self.chars_per_step if self.chars_per_step else 0.0
@@ -137,9 +178,33 @@ def gpu_rows(gpus: list[dict], each_up_to: int = 4) -> list[tuple[str, str]]:
     return [(f"gpu {g.get('index', '?')}", line(known([g]))) for g in gpus]
 
 
+@dataclass
+class Row:
+    """One row: its label, its value in spellings from longest to shortest, and how soon it goes
+    when the panel is short (higher goes first)."""
+
+    label: str
+    values: list[str]
+    drop: int = 0
+
+
+def fit(values: list[str], width: int) -> str:
+    """The longest spelling that fits ``width`` cells (measured without markup), else the
+    shortest one cut with "…"."""
+    from textual.content import Content
+
+    for value in values:
+        if Content.from_markup(value).cell_length <= width:
+            return value
+    plain = Content.from_markup(values[-1]).plain
+    while plain and cell_len(plain) > width - 1:
+        plain = plain[:-1]
+    return escape(plain) + "…"
+
+
 class StatsPanel(Static):
     DEFAULT_CSS = """
-    StatsPanel { height: 1fr; }
+    StatsPanel { height: 1fr; text-wrap: nowrap; }
     """
 
     def __init__(self, **kw) -> None:
@@ -148,59 +213,132 @@ class StatsPanel(Static):
         self._shown = ""
 
     def show(self) -> None:
-        markup = self.render_markup()
+        size = self.content_size
+        markup = self.render_markup(size.width or 36, size.height or 11)
         if markup != self._shown:
             self._shown = markup
             # The panel's size is fixed by the layout: skip the (costly) layout pass.
             self.update(markup, layout=False)
 
-    def render_markup(self) -> str:
-        """Textual content markup, so colours come from the theme's variables."""
+    def on_resize(self) -> None:
+        self.show()
+
+    def rows(self, width: int = 36) -> list[Row]:
+        """Every row the panel can show, in order, with its spellings."""
         s = self.stats
 
-        def loss(v: float | None) -> str:
-            return "-" if v is None else f"{v:.4f} ({v / LN2:.3f} bpc)"
+        def loss(v: float | None) -> list[str]:
+            return ["-"] if v is None else [f"{v:.4f} ({v / LN2:.3f} bpc)", f"{v:.4f}"]
 
-        best = f"  best {s.best_val:.4f}" if s.best_val is not None else ""
         lr = f"{s.lr:.2e}" if s.lr is not None else "-"
         gn = f"{s.grad_norm:.2f}" if s.grad_norm is not None and math.isfinite(s.grad_norm) else "-"
         eta, what = s.eta()
-        dev = s.device + (f" ({s.gpu_mem_mb:,.0f} MB)" if s.gpu_mem_mb else "")
-        world = f" · {s.world_size} processes" if s.world_size > 1 else ""
-        if s.threads:
-            dev += f" · {s.threads} thread{'s' if s.threads > 1 else ''}"
         prime = s.prime.replace("\n", "↵")
         prime = (prime[:13] + "…") if len(prime) > 14 else prime
-        sampling = f"T {s.temperature:.2f} · top-k {s.top_k or 'all'}" + (f" · {escape(repr(prime))}" if prime else "")
-        trained = max(s.total_s, s.elapsed_s)
-        # a resumed run's clock goes on from its checkpoint; the time since this start is shown too
-        since_start = [("start", f"{fmt_duration(s.elapsed_s)} since this start")] if trained - s.elapsed_s >= 1 else []
+        sampling = f"T {s.temperature:.2f} · top-k {s.top_k or 'all'}"
+        state = f"[{STATE_STYLE.get(s.state, '$text')}]● {s.state}[/]" + (
+            f" · {escape(s.state_detail)}" if s.state_detail else ""
+        )
+        trained = fmt_duration(max(s.total_s, s.elapsed_s))  # a resumed run's clock goes on
+        time_row = [trained]
+        if s.state not in IDLE and eta is not None:
+            short_what = {"to next epoch": "to epoch end"}.get(what, what)
+            time_row = [
+                f"{trained} · eta {fmt_duration(eta)} {what}",
+                f"{trained} · {fmt_duration(eta)} {short_what}",
+                f"{trained} · eta {fmt_duration(eta)}",
+            ]
+        world = f" · {s.world_size} processes" if s.world_size > 1 else ""
+        threads = f"{s.threads} thread{'s' if s.threads != 1 else ''}"
+        where = [s.device] + ([threads] if s.threads and s.device == "cpu" else [])
+        if s.gpu_mem_mb:
+            where.append(f"{s.gpu_mem_mb:,.0f} MB peak")
+        best = f"{s.best_val:.4f}" if s.best_val is not None else "-"
+        epoch = fmt_epoch(s.epoch, s.batches_per_epoch)
         rows = [
-            ("state", f"[{STATE_STYLE.get(s.state, '$text')}]● {s.state}[/]"),
-            ("step", f"{s.step:,} · {fmt_epoch(s.epoch, s.batches_per_epoch)}"),
-            ("train", loss(s.train_loss)),
-            ("val", loss(s.val_loss)),
-            ("best", best.strip()[5:] or "-"),
-            ("sample", sampling),
-            ("lr", f"{lr} · grad norm {gn}"),
-            # (with several processes: all of them together)
-            ("speed", (f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-") + world),
-            (
-                "time",
-                f"{fmt_duration(trained)} · eta {fmt_duration(eta)} {what}".rstrip()
-                if s.state not in IDLE
-                else fmt_duration(trained),
+            Row("state", [state]),
+            Row("step", [f"{s.step:,} · {epoch}", f"{s.step:,} · {epoch.split(' (')[0]}"]),
+            Row("train", loss(s.train_loss), 1),
+            Row("val", loss(s.val_loss), 1),
+            Row("best", [best], 4),
+            Row(
+                "sample",
+                [
+                    sampling + (f" · {escape(repr(prime))}" if prime else ""),
+                    sampling,
+                    f"T {s.temperature:.2f} · k {s.top_k or 'all'}",
+                ],
+                0,
             ),
-            *since_start,
-            ("model", f"{fmt_count(s.n_params)} params, {escape(dev)}"),
+            Row("lr", [f"{lr} · grad norm {gn}", f"{lr} · gn {gn}"], 3),
+            # (with several processes: all of them together)
+            Row("speed", [(f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-") + world], 2),
+            Row("time", time_row, 2),
+        ]
+        if max(s.total_s, s.elapsed_s) - s.elapsed_s >= 1:  # resumed: the time since this start too
+            rows.append(Row("start", [f"{fmt_duration(s.elapsed_s)} since this start", fmt_duration(s.elapsed_s)], 5))
+        rows += [
+            Row(
+                "model",
+                [
+                    escape(f"{fmt_count(s.n_params)} params · {' · '.join(where)}"),
+                    escape(f"{fmt_count(s.n_params)} · {' · '.join(where)}"),
+                ],
+                5,
+            ),
         ]
         if s.precision:
-            skipped = f" · {s.skipped_steps:,} steps skipped" if s.skipped_steps else ""
-            rows.append(("dtype", escape(s.precision) + skipped))
-            if s.precision_reason:
-                rows.append(("", f"[$text-muted]{escape(s.precision_reason)}[/]"))
+            n = s.skipped_steps
+            spellings = [f"{s.precision} · {n:,} steps skipped", f"{s.precision} · {n:,} skipped"] if n else []
+            rows.append(Row("dtype", [escape(v) for v in [*spellings, s.precision]], 4))
+            if s.precision_reason:  # the why, wrapped: it is what a person acts on
+                import textwrap
+
+                lines = textwrap.wrap(s.precision_reason, max(10, width - LABEL), max_lines=3, placeholder=" …")
+                rows.extend(Row("", [f"[$text-muted]{escape(line)}[/]"], 6) for line in lines)
         if s.last_saved:
-            rows.append(("saved", escape(s.last_saved)))
-        rows.extend(gpu_rows(s.gpus or []))
+            rows.append(Row("saved", [escape(s.last_saved)], 0))
+        if s.tokens:
+            rows.append(Row("seen", [f"{fmt_count(s.tokens)} characters"], 6))
+        rows.extend(Row(label, [escape(value)], 5) for label, value in gpu_rows(s.gpus or []))
+        return rows
+
+    def history(self, width: int, spare: int) -> list[Row]:
+        """Sparklines of the validation loss per evaluation and of the speed over time, in
+        ``spare`` rows (none when too few)."""
+        s = self.stats
+        blocks: list[tuple[str, str, list[float], float | None]] = []
+        if len(s.val_history) >= 2:
+            v = s.val_history
+            blocks.append(("val", f"per evaluation: {v[0]:.3f} → {v[-1]:.3f}, best {min(v):.3f}", v, None))
+        if len(s.speed_history) >= 2:
+            speeds = list(s.speed_history)  # bars from 0: a dip of a few percent is not a collapse
+            caption = f"chars/s from 0: now {fmt_count(speeds[-1])}, max {fmt_count(max(speeds))}"
+            blocks.append(("speed", caption, speeds, 0.0))
+        while blocks and spare < len(blocks) * 4:  # a blank, a caption and two rows of bars at least
+            blocks.pop()
+        rows: list[Row] = []
+        for label, caption, values, floor in blocks:
+            bars = sparkline(values, max(4, width - LABEL), min(4, spare // len(blocks) - 2), floor)
+            rows.append(Row("", [""]))
+            rows.append(Row(label, [escape(caption)]))
+            rows.extend(Row("", [f"[$accent]{line}[/]"]) for line in bars)
+        return rows
+
+    def render_markup(self, width: int = 36, height: int = 11) -> str:
+        """Textual content markup (colours from the theme's variables) for a panel of this size."""
+        rows = self.rows(width)
+        best = next((r for r in rows if r.label == "best"), None)
+        val = next(r for r in rows if r.label == "val")
+        if len(rows) > height and best is not None:
+            # short panel: the best loss joins the validation row
+            if best.values[0] != "-":
+                val.values = [f"{val.values[-1]} · best {best.values[0]}", *val.values]
+            rows.remove(best)
+        while len(rows) > max(1, height):
+            worst = max(range(len(rows)), key=lambda i: (rows[i].drop, i))
+            del rows[worst]
+        rows += self.history(width, height - len(rows))
+        room = max(1, width - LABEL)
         # (the padding sits inside the tag: markup drops a space right after a closing tag)
-        return "\n".join(f"[$text-muted]{k:<7}[/]{v}" for k, v in rows)
+        return "\n".join(f"[$text-muted]{r.label:<{LABEL}}[/]{fit(r.values, room)}" for r in rows)
