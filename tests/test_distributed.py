@@ -415,18 +415,8 @@ def test_the_live_app_on_two_processes_saves_and_moves_to_the_background(small_c
 
 def test_a_time_budget_ends_every_process_at_once(small_corpus, tmp_path):
     """--max-minutes: process 0's clock decides for all (and the learning rate's decay with it)."""
-    out = train(
-        small_corpus,
-        "--nproc",
-        "2",
-        "--batch-size",
-        "4",
-        "--max-minutes",
-        "0.1",
-        "--runs-dir",
-        tmp_path / "runs",
-        cwd=tmp_path,
-    )
+    budget = "--nproc 2 --batch-size 4 --max-minutes 0.1".split()
+    out = train(small_corpus, *budget, "--runs-dir", tmp_path / "runs", cwd=tmp_path)
     assert "finished (max-minutes)" in out.stdout
     ck = ckpt_io.load(only_run(tmp_path / "runs") / "checkpoints" / "latest.pt")
     assert ck["schedule_progress"] == pytest.approx(1.0, abs=0.05) and ck["trained_s"] >= 6
