@@ -306,7 +306,8 @@ def test_the_corpus_is_encoded_once_and_mapped_by_every_process(small_corpus):
 
 async def test_a_viewer_pauses_every_process(small_corpus, tmp_path):
     """The app attached to a two-process run (``--detach --nproc 2``): pause stops both
-    processes' steps (the second one sleeps: its CPU time stands still), resume starts them."""
+    processes' steps (the second one sleeps: its CPU time stands still), resume starts them; the
+    explorer is answered by the leader while both train on."""
     from rnn_tui.remote.client import SocketLink
     from rnn_tui.ui.app import RnnTuiApp
 
@@ -356,6 +357,14 @@ async def test_a_viewer_pauses_every_process(small_corpus, tmp_path):
             assert cpu_seconds(pids[1]) - cpu < 1.0  # the second process waits without working
             await pilot.press("space")
             await app_wait(pilot, lambda: last_step() > step, what="training again")
+            # the explorer while both train: every process takes part in the turn, the leader answers
+            await pilot.press("e")
+            await app_wait(
+                pilot, lambda: app.explorer.result is not None and app.explorer.result.step > 0, what="an answer"
+            )
+            assert app.explorer.result.h.shape[1] > 0
+            explored_at = last_step()
+            await app_wait(pilot, lambda: last_step() > explored_at, what="training on after the answer")
     finally:
         link.close()
         os.kill(launcher, signal.SIGTERM)

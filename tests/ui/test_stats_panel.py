@@ -10,10 +10,10 @@ from tests.helpers import SilentLink, progress_event, started_event
 CONFIG = {"cell": "lstm", "layers": 2, "hidden": 256, "batch_size": 32, "seq_len": 100}
 
 
-async def stats_after(batches_per_epoch: int, **progress: object) -> str:
+async def stats_after(batches_per_epoch: int, size: tuple[int, int] = (100, 30), **progress: object) -> str:
     """The stats panel's text once a run of ``batches_per_epoch`` trains and reports ``progress``."""
     app = RnnTuiApp(SilentLink())
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=size) as pilot:
         app.handle_event(started_event(config=CONFIG, batches_per_epoch=batches_per_epoch))
         app.handle_event(ev.StateChanged("training"))
         app.handle_event(progress_event(**progress))
@@ -53,15 +53,18 @@ RECORDED_GPU = {
 
 
 async def test_each_gpu_shows_its_utilisation_memory_temperature_and_power():
-    text = await stats_after(313, step=10, gpus=[RECORDED_GPU, {**RECORDED_GPU, "index": 1, "util": 95}])
+    gpus = [RECORDED_GPU, {**RECORDED_GPU, "index": 1, "util": 95}]
+    text = await stats_after(313, size=(200, 60), step=10, gpus=gpus)
     assert "gpu 0  97% · 12.3/80 GB · 64°C · 312/700 W" in text
     assert "gpu 1  95% · 12.3/80 GB · 64°C · 312/700 W" in text
+    narrow = await stats_after(313, step=10, gpus=gpus)  # a narrower panel: shorter, never cut
+    assert "gpu 0  97% · 12.3/80 GB · 64°C\n" in narrow + "\n" and "…" not in narrow
 
 
 async def test_many_gpus_show_as_one_row_of_ranges():
     gpus = [{**RECORDED_GPU, "index": i, "util": 90 + i, "temp_c": 60 + i} for i in range(8)]
-    text = await stats_after(313, step=10, gpus=gpus)
-    assert "gpus   8 · 90–97% · 12.3/80 GB · 60–67°C · 2.50 kW in all" in text
+    text = await stats_after(313, size=(200, 60), step=10, gpus=gpus)
+    assert "gpus   8 · 90–97% · 12.3/80 GB · 60–67°C · 2.50 kW" in text  # the power of all 8
     assert "gpu 0" not in text
 
 

@@ -150,14 +150,15 @@ def fmt_range(values: list[float], fmt: str) -> str:
 GPU_KEYS = ("util", "mem_used_mb", "mem_total_mb", "temp_c", "power_w", "power_limit_w")
 
 
-def gpu_rows(gpus: list[dict], each_up_to: int = 4) -> list[tuple[str, str]]:
+def gpu_rows(gpus: list[dict], each_up_to: int = 4) -> list[tuple[str, list[str]]]:
     """Rows for the GPUs' counters (``core/gpus.py`` samples): one a GPU, or, past ``each_up_to``
-    GPUs, one row of ranges and the power of all. A counter a GPU does not report is left out."""
+    GPUs, one row of ranges and the power of all. A counter a GPU does not report is left out.
+    Each row in spellings from longest to shortest (the power limit, then the power, go first)."""
 
     def known(of: list[dict]) -> dict[str, list[float]]:
         return {k: [float(g[k]) for g in of if isinstance(g.get(k), (int, float))] for k in GPU_KEYS}
 
-    def line(v: dict[str, list[float]], power: bool = True) -> str:
+    def line(v: dict[str, list[float]], power: bool = True, limit: bool = True) -> str:
         out = []
         if v["util"]:
             out.append(f"{fmt_range(v['util'], '.0f')}%")
@@ -167,15 +168,20 @@ def gpu_rows(gpus: list[dict], each_up_to: int = 4) -> list[tuple[str, str]]:
         if v["temp_c"]:
             out.append(f"{fmt_range(v['temp_c'], '.0f')}°C")
         if power and v["power_w"]:
-            limit = f"/{max(v['power_limit_w']):.0f}" if v["power_limit_w"] else ""
-            out.append(f"{fmt_range(v['power_w'], '.0f')}{limit} W")
+            most = f"/{max(v['power_limit_w']):.0f}" if v["power_limit_w"] and limit else ""
+            out.append(f"{fmt_range(v['power_w'], '.0f')}{most} W")
         return " · ".join(out) or "-"
 
     if len(gpus) > each_up_to:
         v = known(gpus)
-        power = f" · {sum(v['power_w']) / 1000:.2f} kW in all" if v["power_w"] else ""
-        return [("gpus", f"{len(gpus)} · {line(v, power=False)}{power}")]
-    return [(f"gpu {g.get('index', '?')}", line(known([g]))) for g in gpus]
+        power = f" · {sum(v['power_w']) / 1000:.2f} kW" if v["power_w"] else ""
+        cool = {**v, "temp_c": []}  # the temperatures go before the power of all
+        spellings = [f"{len(gpus)} · {line(v, power=False)}{power}", f"{len(gpus)} · {line(cool, power=False)}{power}"]
+        return [("gpus", [*spellings, f"{len(gpus)} · {line(v, power=False)}"])]
+    return [
+        (f"gpu {g.get('index', '?')}", [line(known([g])), line(known([g]), limit=False), line(known([g]), power=False)])
+        for g in gpus
+    ]
 
 
 @dataclass
@@ -300,7 +306,7 @@ class StatsPanel(Static):
             rows.append(Row("saved", [escape(s.last_saved)], 0))
         if s.tokens:
             rows.append(Row("seen", [f"{fmt_count(s.tokens)} characters"], 6))
-        rows.extend(Row(label, [escape(value)], 5) for label, value in gpu_rows(s.gpus or []))
+        rows.extend(Row(label, [escape(v) for v in values], 5) for label, values in gpu_rows(s.gpus or []))
         return rows
 
     def history(self, width: int, spare: int) -> list[Row]:
