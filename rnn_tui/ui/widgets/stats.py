@@ -211,7 +211,10 @@ class StatsPanel(Static):
                 f"{trained} · eta {fmt_duration(eta)}",
             ]
         threads = f"{s.threads} thread{'s' if s.threads != 1 else ''}"
-        where = [s.device] + ([threads] if s.threads and s.device == "cpu" else [])
+        speed = [f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"]
+        if s.threads and s.device == "cpu":
+            speed = [f"{speed[0]} · {threads}", *speed]
+        where = [s.device]
         if s.gpu_mem_mb:
             where.append(f"{s.gpu_mem_mb:,.0f} MB peak")
         best = f"{s.best_val:.4f}" if s.best_val is not None else "-"
@@ -232,7 +235,8 @@ class StatsPanel(Static):
                 0,
             ),
             Row("lr", [f"{lr} · grad norm {gn}", f"{lr} · gn {gn}"], 3),
-            Row("speed", [f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"], 2),
+            # the thread count beside the speed it gives: kept when the panel is short (80x24)
+            Row("speed", speed, 2),
             Row("time", time_row, 2),
         ]
         if max(s.total_s, s.elapsed_s) - s.elapsed_s >= 1:  # resumed: the time since this start too
