@@ -427,7 +427,7 @@ def sample(
     from rnn_tui.core.sampling import generate
     from rnn_tui.core.trainer import load_for_inference
 
-    model, vocab, _ = load_for_inference(resolve_checkpoint(checkpoint), device)
+    model, vocab, _ = load_for_inference(resolve_checkpoint(checkpoint, or_best=True), device)
     s = generate(model, vocab, length, temperature=temperature, top_k=top_k, prime=prime, seed=seed)
     if s.unknown:
         typer.echo(

@@ -66,6 +66,18 @@ def test_a_checkpoint_outside_its_run_directory(run_dir, tmp_path):
     assert len(json.loads(proc.stdout)["predictions"]) == 300
 
 
+def test_a_run_killed_before_its_first_periodic_save_is_explored_and_sampled_from_its_best(run_dir, tmp_path):
+    """Only best.pt (kill -9 before latest.pt was written): explore and sample read it."""
+    killed = tmp_path / "killed"
+    shutil.copytree(run_dir, killed)
+    (killed / "checkpoints" / "latest.pt").replace(killed / "checkpoints" / "best.pt")
+    proc = rnn_tui("explore", killed, "--json", "--chars", "100")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["predictions"]) == 100
+    sampled = rnn_tui("sample", killed, "--length", "20", "--seed", "1")
+    assert sampled.returncode == 0, sampled.stderr
+
+
 @pytest.mark.parametrize(
     "make, words",
     [

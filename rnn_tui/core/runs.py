@@ -366,12 +366,13 @@ class AppendFile:
             self.fd = None
 
 
-def resolve_checkpoint(arg: str | Path) -> Path:
-    """A checkpoint file, or a run directory (its latest checkpoint)."""
+def resolve_checkpoint(arg: str | Path, or_best: bool = False) -> Path:
+    """A checkpoint file, or a run directory (its latest checkpoint; with ``or_best``, its best
+    when it has no latest: a run killed before its first periodic save can still be read)."""
     p = Path(arg)
     if p.is_dir():
         run = RunDir(p)
-        for candidate in (run.latest, p / "latest.pt"):
+        for candidate in (run.latest, p / "latest.pt", *([run.best] if or_best else [])):
             if candidate.exists():
                 return candidate
         if run.best.exists():

@@ -108,17 +108,24 @@ def check_memory(model_cfg: ModelConfig, batch: int, seq_len: int, device: torch
         )
 
 
+WARMUP_SHARE = 0.1  # of a time budget: the longest its warm-up may take
+
+
 def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
     """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` over the run, then flat.
 
     The decay follows ``progress`` (0 to 1) when given: a time budget's share already trained
     (see ``Trainer.time_budgeted``). Otherwise it is a pure function of the step (over
     ``--max-steps``, else ``--decay-steps``), so a resumed run follows exactly the same schedule.
+    With a time budget the warm-up also ends by ``WARMUP_SHARE`` of it: on a slow machine its
+    steps could be the whole budget, which would then end at the peak rate, never decayed.
     """
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
     if progress is not None:
         t = min(1.0, max(0.0, progress))
+        if cfg.warmup_steps and step < cfg.warmup_steps and t < WARMUP_SHARE:
+            return cfg.lr * max((step + 1) / cfg.warmup_steps, t / WARMUP_SHARE)
+    elif cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
     else:
         total = cfg.max_steps if cfg.max_steps else cfg.decay_steps
         span = max(1, total - cfg.warmup_steps)
@@ -252,6 +259,12 @@ class Trainer:
         # before each save), so a resumed run's clock and its curves against time go on from here.
         self.trained_s = 0.0
         self.start_notes: list[str] = []  # warnings the session says when it starts (a resume's)
+        cores = usable_cores()
+        if self.device.type == "cpu" and cfg.threads is not None and cfg.threads > cores:
+            self.start_notes.append(
+                f"--threads {cfg.threads} on {cores} cores: threads waiting for a core slow every step "
+                "(leave --threads out and the trainer measures what is fastest)"
+            )
         self.resumed_from: Path | None = None  # the checkpoint this trainer was loaded from
         with out_of_memory_as_error():
             self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)

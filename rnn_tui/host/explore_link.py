@@ -107,11 +107,13 @@ class ExploringLink:
         self.local.submit(request)
 
     def _checkpoint(self) -> Path | None:
-        """The checkpoint a finished run left: the one it reported, else its latest."""
+        """The checkpoint a finished run left: the one it reported, else its latest, else its best
+        (a run killed before its first periodic save)."""
         if self.finished is not None and self.finished.checkpoint:
             return Path(self.finished.checkpoint)
-        if self.run_dir and RunDir(self.run_dir).latest.exists():
-            return RunDir(self.run_dir).latest
+        if self.run_dir:
+            run = RunDir(self.run_dir)
+            return next((p for p in (run.latest, run.best) if p.exists()), None)
         return None
 
     def poll(self, limit: int = 1000) -> list[ev.Event]:

@@ -41,7 +41,7 @@ def resolve(arg: str, runs_dir: Path) -> tuple[Path | None, Path | None]:
     for candidate in (p, Path(runs_dir) / arg):
         if RunDir(candidate).is_run():
             try:
-                return candidate, resolve_checkpoint(candidate)
+                return candidate, resolve_checkpoint(candidate, or_best=True)
             except RnnTuiError:
                 if live_trainer(candidate) is not None:
                     return candidate, None  # training, no checkpoint yet: the trainer answers

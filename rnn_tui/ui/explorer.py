@@ -180,13 +180,14 @@ class ExplorerScreen(Screen[None]):
     def show_title(self) -> None:
         r = self.result
         parts = ["explorer"]
-        if r is not None:
-            what = "validation passage" if self.probe is None else "your text"
-            parts += [f"step {r.step:,}", f"{what}, {len(r.text):,} chars", f"loss {r.loss:.3f} nats/char"]
+        # what is happening first: at 80 columns the end of the line is cut
         if self.asked_at is not None:
             parts.append("updating…")
         elif self.failure:
             parts.append("failed: " + self.failure)
+        if r is not None:
+            what = "validation passage" if self.probe is None else "your text"
+            parts += [f"step {r.step:,}", f"loss {r.loss:.3f} nats/char", f"{what}, {len(r.text):,} chars"]
         self.title_label.update(" · ".join(parts))
 
     def on_cell_view_changed(self, _message: CellView.Changed) -> None:

@@ -57,3 +57,15 @@ def test_a_count_the_person_gave_is_kept():
     tuner = ThreadTuner(machine.set_threads, cores=8, fixed=3)
     machine.run(tuner, 500)
     assert machine.switches == [3] and tuner.trials == 0
+
+
+def test_more_threads_than_cores_is_said_when_the_run_starts(small_corpus):
+    from rnn_tui.core.corpus import read_corpus
+    from rnn_tui.core.threads import usable_cores
+    from rnn_tui.core.trainer import Trainer
+    from tests.helpers import tiny_config
+
+    cores = usable_cores()
+    many = Trainer(tiny_config(threads=cores + 1), read_corpus(small_corpus))
+    assert any(f"--threads {cores + 1} on {cores} cores" in note for note in many.start_notes)
+    assert not Trainer(tiny_config(threads=1), read_corpus(small_corpus)).start_notes

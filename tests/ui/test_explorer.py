@@ -100,6 +100,28 @@ async def test_the_finder_lists_the_best_cell_per_property_and_enter_shows_it(ex
         assert screen.cells.key() == (m["layer"], m["state"], m["unit"])
 
 
+async def test_a_new_answer_with_fewer_found_cells_keeps_the_cell_and_says_only_what_it_finds(explorer_answer):
+    """f to the last found cell, then an answer (another probe) that finds fewer cells, in
+    another order: no crash, the same cell shown, and the border names the new answer's finding
+    for it or none."""
+    app = app_with(explorer_answer)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_explorer(pilot)
+        found = explorer_answer.cells
+        await pilot.press(*["f"] * (len(found) - 1))
+        last = found[-1]
+        assert screen.cells.key() == (last["layer"], last["state"], last["unit"])
+        fewer = dataclasses.replace(explorer_answer, cells=[found[0]])
+        screen.show_result(fewer)
+        await pilot.pause()
+        assert screen.cells.key() == (last["layer"], last["state"], last["unit"])
+        subtitle = screen.cells.border_subtitle
+        same = (found[0]["layer"], found[0]["state"], found[0]["unit"]) == screen.cells.key()
+        assert ("r=" in subtitle) == same
+        await pilot.press("f")  # steps through the new answer's cells
+        assert screen.cells.key() == (found[0]["layer"], found[0]["state"], found[0]["unit"])
+
+
 async def test_the_prediction_cursor_moves_and_shows_the_top_guesses(explorer_answer):
     app = app_with(explorer_answer)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -118,7 +118,7 @@ async def test_the_newest_samples_header_stays_in_view_and_wrapped_lines_are_mar
 
 
 async def test_a_save_shows_in_the_stats_panel_even_on_a_short_screen():
-    link = ReplayLink(demo_events())
+    link = ReplayLink([dataclasses.replace(demo_events()[0], threads=2), *demo_events()[1:]])
     app = RnnTuiApp(link)
     shown: list[str] = []
     app.notify = lambda message, **kw: shown.append(message)  # what would pop up
@@ -131,6 +131,7 @@ async def test_a_save_shows_in_the_stats_panel_even_on_a_short_screen():
         assert any(line.startswith("saved  latest.pt at step 1,200") for line in inside), inside
         for row in ("state", "step", "train", "val", "sample", "time"):
             assert any(line.startswith(row) for line in inside), (row, inside)
+        assert any(line.startswith("speed") and "2 threads" in line for line in inside), inside
         assert not any("saved" in message for message in shown)  # not a pop-up: the row says it
         assert all(len(line.rstrip()) <= len(inside[0]) for line in inside)  # nothing wraps
 

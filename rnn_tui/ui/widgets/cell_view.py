@@ -46,7 +46,7 @@ class CellView(ProbeText):
 
     # ------------------------------------------------------------------ data
     def show_result(self, result: ev.Explored) -> None:
-        first = self.result is None
+        first, shown = self.result is None, self.shown_property()
         self.result = result
         layers, _, hidden = result.h.shape
         self.set_text(result.text)
@@ -57,7 +57,28 @@ class CellView(ProbeText):
         self.unit = min(self.unit, hidden - 1)
         if result.c is None:
             self.state = "h"
+        # the same cell stays shown; what the finder says of it is looked up in the new answer
+        # (another probe finds other cells, in another order)
+        self.found_index = self.found_for(self.key(), shown)
         self.redraw()
+
+    def shown_property(self) -> str | None:
+        """The property of the finder's cell shown now, if one is."""
+        r = self.result
+        if r is None or not 0 <= self.found_index < len(r.cells):
+            return None
+        return str(r.cells[self.found_index]["property"])
+
+    def found_for(self, key: tuple[int, str, int], prefer: str | None = None) -> int:
+        """The finder's entry for the cell ``key`` (the one of property ``prefer`` when the cell
+        follows several), or -1."""
+        if self.result is None:
+            return -1
+        matches = [
+            i for i, m in enumerate(self.result.cells) if (int(m["layer"]), str(m["state"]), int(m["unit"])) == key
+        ]
+        preferred = [i for i in matches if self.result.cells[i]["property"] == prefer]
+        return (preferred or matches or [-1])[0]
 
     def select(self, layer: int, state: str, unit: int) -> None:
         if self.result is None:
@@ -66,9 +87,7 @@ class CellView(ProbeText):
         self.layer_index = max(0, min(layer, layers - 1))
         self.state = "c" if state == "c" and self.result.c is not None else "h"
         self.unit = max(0, min(unit, hidden - 1))
-        self.found_index = next(
-            (i for i, m in enumerate(self.result.cells) if (m["layer"], m["state"], m["unit"]) == self.key()), -1
-        )
+        self.found_index = self.found_for(self.key())
         self.redraw()
 
     def select_found(self, index: int) -> None:
@@ -109,7 +128,7 @@ class CellView(ProbeText):
         layers, _, hidden = r.h.shape
         shown = "tanh(c)" if self.state == "c" else "h"
         parts = [f"layer {self.layer_index + 1}/{layers}", shown, f"cell {self.unit}/{hidden}"]
-        if self.found_index >= 0:
+        if 0 <= self.found_index < len(r.cells):
             m = r.cells[self.found_index]
             parts.append(f"{PROPERTIES.get(m['property'], m['property'])} r={m['r']:+.2f}")
         return " · ".join(parts)

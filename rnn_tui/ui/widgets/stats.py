@@ -256,7 +256,10 @@ class StatsPanel(Static):
             ]
         world = f" · {s.world_size} processes" if s.world_size > 1 else ""
         threads = f"{s.threads} thread{'s' if s.threads != 1 else ''}"
-        where = [s.device] + ([threads] if s.threads and s.device == "cpu" else [])
+        speed = [(f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-") + world]
+        if s.threads and s.device == "cpu":
+            speed = [f"{speed[0]} · {threads}{' each' if world else ''}", *speed]
+        where = [s.device]
         if s.gpu_mem_mb:
             where.append(f"{s.gpu_mem_mb:,.0f} MB peak")
         best = f"{s.best_val:.4f}" if s.best_val is not None else "-"
@@ -277,8 +280,9 @@ class StatsPanel(Static):
                 0,
             ),
             Row("lr", [f"{lr} · grad norm {gn}", f"{lr} · gn {gn}"], 3),
-            # (with several processes: all of them together)
-            Row("speed", [(f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-") + world], 2),
+            # the thread count beside the speed it gives: kept when the panel is short (80x24);
+            # with several processes, the speed of all of them together
+            Row("speed", speed, 2),
             Row("time", time_row, 2),
         ]
         if max(s.total_s, s.elapsed_s) - s.elapsed_s >= 1:  # resumed: the time since this start too
