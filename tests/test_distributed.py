@@ -25,7 +25,7 @@ import pytest
 
 from rnn_tui.core import checkpoint as ckpt_io
 from rnn_tui.remote.status import pid_alive, read_status
-from tests.helpers import app_wait, rnn_tui, wait_until
+from tests.helpers import app_wait, command, rnn_tui, wait_until
 
 pytestmark = pytest.mark.slow  # every test starts two training processes (or more)
 
@@ -196,6 +196,24 @@ def test_sigterm_to_the_launcher_saves_and_stops_every_process(small_corpus, tmp
     assert status["state"] == "stopped" and status["saved_step"] == status["step"]
     assert ckpt_io.load(run / "checkpoints" / "latest.pt")["step"] == status["step"]
     assert "Traceback" not in out + err
+    assert f"resume with: {command('train', '--resume', run, '--nproc', '2')}" in out  # exactly: as many again
+
+
+def test_a_killed_launcher_leaves_no_process_behind(small_corpus, tmp_path):
+    """kill -9 of a background run's launcher: its processes notice, save and end (torch's
+    wrapper would otherwise wait forever for the dead launcher to read their result)."""
+    started = rnn_tui(
+        "train", small_corpus, "--detach", "--nproc", "2", *TINY, "--batch-size", "4",
+        "--runs-dir", tmp_path / "runs", cwd=tmp_path, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    run = only_run(tmp_path / "runs")
+    wait_until(lambda: (read_status(run).get("step") or 0) >= 20, timeout=TIMEOUT, what="training")
+    status = read_status(run)
+    os.kill(status["launcher_pid"], signal.SIGKILL)
+    wait_until(lambda: not any(pid_alive(p) for p in status["pids"]), timeout=TIMEOUT, what="the processes to end")
+    assert read_status(run)["state"] == "stopped"
+    assert ckpt_io.load(run / "checkpoints" / "latest.pt")["step"] >= 20
 
 
 def free_port() -> int:
@@ -378,7 +396,7 @@ async def test_a_viewer_pauses_every_process(small_corpus, tmp_path):
 def test_the_live_app_on_two_processes_saves_and_moves_to_the_background(small_corpus, tmp_path):
     """``rnn-tui CORPUS --nproc 2`` in a real terminal: it trains, a pause and a save reach both
     processes, and d hands the run over to two background processes, which train on."""
-    from tests.helpers import Tmux, command
+    from tests.helpers import Tmux
 
     done = tmp_path / "exit-code"
     args = [small_corpus, "--nproc", "2", *TINY, "--batch-size", "4", "--runs-dir", tmp_path / "runs"]
@@ -420,6 +438,11 @@ def test_the_live_app_on_two_processes_saves_and_moves_to_the_background(small_c
         assert read_status(run)["state"] == "stopped"
     finally:
         term.close()
+        # whatever failed above, no run of this test trains on (it would slow every later test)
+        for status in [read_status(r) for r in (tmp_path / "runs").glob("*")]:
+            for pid in [status.get("launcher_pid"), *(status.get("pids") or [])]:
+                if isinstance(pid, int) and pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def test_a_time_budget_ends_every_process_at_once(small_corpus, tmp_path):

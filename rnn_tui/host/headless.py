@@ -176,7 +176,13 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     lines = [f"{how} at step {done.step}; checkpoint {done.checkpoint}"]
     if done.checkpoint:
         more = ["--max-steps", str(done.step * 2)] if done.reason == "max-steps" else []
-        lines.append(f"resume with: {command('train', '--resume', Path(done.checkpoint).parent.parent, *more)}")
+        if request.nproc > 1:  # as many processes again: the run then continues exactly
+            more += ["--nproc", str(request.nproc)]
+        run_dir = Path(done.checkpoint).parent.parent
+        if launched() and request.nproc <= 1:  # started by torchrun, not by --nproc
+            lines.append(f"resume with: the same torchrun command, with: -m rnn_tui train --resume {run_dir}")
+        else:
+            lines.append(f"resume with: {command('train', '--resume', run_dir, *more)}")
     try:
         for line in lines:
             console.print(visible(line), soft_wrap=True, markup=False)

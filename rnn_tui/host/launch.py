@@ -60,6 +60,15 @@ def check_launch(request: TrainRequest) -> None:
             f"--nproc {n}: this machine has {gpus} CUDA GPU{'s' if gpus > 1 else ''} and each process takes one "
             f"(use --nproc {gpus}, or --device cpu for CPU processes)"
         )
+    if (device in ("auto", "cpu") and not gpus) or device == "cpu":
+        from rnn_tui.core.threads import usable_cores
+
+        cores = usable_cores()
+        if n > max(2, cores):  # (two fit anywhere: what the tests and a first try use)
+            raise LaunchError(
+                f"--nproc {n}: CPU processes beyond this machine's {cores} core{'s' if cores > 1 else ''} only wait "
+                f"for each other (use --nproc {cores} or fewer)"
+            )
     if request.master_port is not None and not port_free(request.master_port):
         raise LaunchError(
             f"--master-port {request.master_port} is in use; choose another (or leave it out: a free one is picked)"
@@ -178,7 +187,14 @@ def _entry(entry: Callable[..., Any], *args: Any) -> Any:
     logging.getLogger("torch.distributed").setLevel(logging.ERROR)
     from rnn_tui.host import serve
 
+    launcher = os.getppid()
     result = entry(*args)
+    if os.getppid() != launcher:
+        # The launcher is gone (kill -9): this process stopped and saved when it noticed, but
+        # torch's wrapper would now wait forever for the launcher to read the result.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(result if isinstance(result, int) else 1)
     if serve.stop_signal in (signal.SIGTERM, signal.SIGHUP):
         sys.stdout.flush()
         sys.stderr.flush()

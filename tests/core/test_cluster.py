@@ -159,7 +159,16 @@ def test_more_processes_than_gpus_is_refused(monkeypatch):
     with pytest.raises(LaunchError, match=r"--nproc 4: this machine has 2 CUDA GPUs and each process takes one"):
         check_launch(TrainRequest(nproc=4))
     check_launch(TrainRequest(nproc=2))  # one each: fine
-    check_launch(TrainRequest(nproc=4, overrides={"device": "cpu"}))  # CPU processes: any number
+    check_launch(TrainRequest(nproc=2, overrides={"device": "cpu"}))  # CPU processes: as many as cores
+
+
+def test_more_cpu_processes_than_cores_is_refused(monkeypatch):
+    from rnn_tui.core import threads
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    check_launch(TrainRequest(nproc=4, overrides={"device": "cpu"}))
+    with pytest.raises(LaunchError, match=r"--nproc 1000: CPU processes beyond this machine's 4 cores"):
+        check_launch(TrainRequest(nproc=1000, overrides={"device": "cpu"}))
 
 
 def test_nproc_under_torchrun_is_refused(monkeypatch):
