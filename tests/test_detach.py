@@ -132,8 +132,11 @@ def test_kill_9_leaves_a_crashed_run_that_resumes_in_the_background(small_corpus
     s.sendall(b"\x00\x00\x00\x05hello" + b'\x00\x00\x00\x10{"type": "Exec"}' + b"\xff" * 64)
     s.close()
     step = last_step(run_dir)
+    control_log = run_dir / "control.log"  # written by the server's thread: waited for, not raced
+    wait_until(
+        lambda: control_log.exists() and "refused a message" in control_log.read_text(), what="the refusal logged"
+    )
     wait_until(lambda: last_step(run_dir) > step + 10, what="training to go on after garbage")
-    assert "refused a message" in (run_dir / "control.log").read_text()
     os.kill(pid2, signal.SIGTERM)  # saves, then stops
     wait_until(lambda: not pid_alive(pid2), what="SIGTERM to stop the trainer")
     status = read_status(run_dir)

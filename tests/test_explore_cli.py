@@ -4,6 +4,7 @@ bad input, and the screen in a real terminal."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -91,6 +92,7 @@ def test_a_run_killed_before_its_first_periodic_save_is_explored_and_sampled_fro
             lambda run, d: [run, "--text", (d / "f.txt").write_text("hello 漢字", encoding="utf-8") and d / "f.txt"],
             ["never seen", "'漢'"],
         ),
+        (lambda run, d: [run, "--text", os.mkfifo(d / "fifo") or d / "fifo"], ["named pipe", "save it to a file"]),
         (lambda run, d: [run, "--chars", "1"], ["--chars must be between 2 and 10,000"]),
         (lambda run, d: [run, "--chars", "20000"], ["--chars"]),
     ],

@@ -15,20 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CorpusError, RnnTuiError
+from .files import open_regular
 
 
 def read_probe_bytes(path: Path, chars: int) -> bytes:
     """The start of a probe text file: enough bytes for ``chars`` characters (one line for a
     missing, unreadable or empty file)."""
-    try:
-        with open(path, "rb") as f:
+    # only a regular file: a named pipe would wait for a writer forever, a device never end
+    with open_regular(path, CorpusError, "probe text") as f:
+        try:
             raw = f.read(chars * 4 + 4)
-    except FileNotFoundError:
-        raise CorpusError(f"probe text not found: {path}") from None
-    except IsADirectoryError:
-        raise CorpusError(f"{path} is a directory; give a text file") from None
-    except OSError as exc:
-        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not raw:
         raise CorpusError(f"the probe text {path} is empty")
     return raw

@@ -151,31 +151,32 @@ class Session:
         return report
 
     def handle(self, cmd: ev.Command) -> None:
-        if isinstance(cmd, ev.Pause):
-            self.paused = True
-        elif isinstance(cmd, ev.Resume):
-            self.paused = False
-        elif isinstance(cmd, ev.SampleNow):
-            self.sample_requested = True
-        elif isinstance(cmd, ev.SaveNow):
-            self.save_requested = True
-        elif isinstance(cmd, ev.SetSampling):
-            if cmd.temperature is not None:
-                self.temperature = max(0.0, float(cmd.temperature))
-            if cmd.top_k is not None:
-                self.top_k = max(0, int(cmd.top_k))
-            if cmd.prime is not None:
-                self.prime = cmd.prime
-            # kept in the config, so checkpoints (and a resumed run) remember them
-            cfg = self.t.cfg
-            cfg.temperature, cfg.top_k, cfg.prime = self.temperature, self.top_k, self.prime
-            self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime, cmd.ticket))
-        elif isinstance(cmd, ev.Stop):
-            self.stop_requested = cmd
-        elif isinstance(cmd, ev.Explore):
-            self.explorer.ask(cmd)
-        else:
-            self.emit(ev.Notice("warning", f"ignored unknown command {type(cmd).__name__}"))
+        match cmd:
+            case ev.Pause():
+                self.paused = True
+            case ev.Resume():
+                self.paused = False
+            case ev.SampleNow():
+                self.sample_requested = True
+            case ev.SaveNow():
+                self.save_requested = True
+            case ev.SetSampling():
+                if cmd.temperature is not None:
+                    self.temperature = max(0.0, float(cmd.temperature))
+                if cmd.top_k is not None:
+                    self.top_k = max(0, int(cmd.top_k))
+                if cmd.prime is not None:
+                    self.prime = cmd.prime
+                # kept in the config, so checkpoints (and a resumed run) remember them
+                cfg = self.t.cfg
+                cfg.temperature, cfg.top_k, cfg.prime = self.temperature, self.top_k, self.prime
+                self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime, cmd.ticket))
+            case ev.Stop():
+                self.stop_requested = cmd
+            case ev.Explore():
+                self.explorer.ask(cmd)
+            case _:
+                self.emit(ev.Notice("warning", f"ignored unknown command {type(cmd).__name__}"))
 
     def drain(self, timeout: float | None = None) -> None:
         """Handle every queued command; wait up to ``timeout`` for the first one if given."""
