@@ -43,6 +43,18 @@ SCRIPTS = [
     ),
     ("gpu_smoke", "every precision on a CUDA GPU (skipped without one)", [], ["--steps", "25"]),
     (
+        "gpu",
+        "the GPU path: trainer vs cuDNN loop, bf16, host syncs, 1 vs all GPUs (skipped without CUDA)",
+        [],
+        ["--steps", "12"],
+    ),
+    (
+        "ddp_cpu",
+        "data parallelism on the CPU: 1 process against 2 (gloo)",
+        [],
+        ["--hidden", "32", "--steps", "10", "--corpus-mb", "4"],
+    ),
+    (
         "explorer_speed",
         "the explorer: every view's compute time, training speed with it open",
         [],

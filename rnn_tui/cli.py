@@ -187,6 +187,22 @@ def train(
         RUN,
     ),
     threads: Optional[int] = config_option("threads", "CPU threads for torch.", RUN),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        help="Data-parallel processes on this machine: one per GPU on CUDA (NCCL), else CPU processes "
+        "(gloo); --batch-size is per process. Started by PyTorch's elastic launcher, as torchrun does. "
+        "\\[default: 1]",
+        show_default=False,
+        rich_help_panel=RUN,
+    ),
+    master_port: Optional[int] = typer.Option(
+        None,
+        "--master-port",
+        help="Port the --nproc processes meet on. \\[default: a free one]",
+        show_default=False,
+        rich_help_panel=RUN,
+    ),
     runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP, rich_help_panel=RUN),
     resume: Optional[str] = typer.Option(
         None, metavar="RUN_OR_CHECKPOINT", help="Continue a run exactly where it stopped.", rich_help_panel=RUN
@@ -217,11 +233,22 @@ def train(
     from rnn_tui.host.request import LaunchError, TrainRequest
 
     request = TrainRequest(
-        corpus_file=corpus_file, corpus_name=corpus, overrides=overrides, runs_dir=runs_dir, resume=resume, theme=theme
+        corpus_file=corpus_file,
+        corpus_name=corpus,
+        overrides=overrides,
+        runs_dir=runs_dir,
+        resume=resume,
+        theme=theme,
+        nproc=nproc,
+        master_port=master_port,
     )
     request.check()
     if detach and headless:
         raise LaunchError("--detach and --headless do not go together (a detached run logs to RUN/trainer.log)")
+    from rnn_tui.core.cluster import launched
+
+    if launched() and not headless:  # one of torchrun's processes: no screen, no background of its own
+        raise LaunchError("under torchrun, train with --headless (and watch the run with: rnn-tui attach)")
     if detach:
         from rnn_tui.host.detached import start_detached
 
@@ -280,7 +307,8 @@ def runs(runs_dir: Path = typer.Option(Path("runs"), help=RUNS_DIR_HELP)) -> Non
     now = time.time()
     rows = []
     for r in found:
-        state = f"{r.state} (pid {r.pid})" if r.pid else r.state
+        procs = f", {r.world_size} processes" if r.world_size > 1 and r.pid else ""
+        state = f"{r.state} (pid {r.pid}{procs})" if r.pid else r.state
         if not r.has_checkpoint and not r.state.startswith(("running", "starting")):
             state += ", no checkpoint"  # nothing for --resume to continue
         saved = "-" if not r.has_checkpoint else "?" if r.saved_step is None else f"{r.saved_step:,}"
@@ -465,6 +493,13 @@ def info(
         if math.isfinite(best)
         else "best val     -",
         f"last val     {last:.4f} nats/char" if last is not None else "last val     -",
+        f"processes    {ck.get('world_size', 1)}"
+        + (
+            f" (data-parallel: --batch-size {ck.get('config', {}).get('batch_size')} each, "
+            f"{len(ck['hidden'][0][0]) if ck.get('hidden') else '?'} streams in all)"
+            if ck.get("world_size", 1) > 1
+            else ""
+        ),
         f"precision    {ck.get('precision', 'fp32')}"
         + (f" (loss scale {ck['scaler'].get('scale', 0):g})" if isinstance(ck.get("scaler"), dict) else ""),
         "model        " + ", ".join(f"{k}={v}" for k, v in ck.get("model_config", {}).items()),

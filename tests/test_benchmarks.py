@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow  # every benchmark script, at toy sizes
         (["benchmarks.render_speed", "--frames", "2", "--points", "2000", "--sizes", "40x12"], "frame p95 ms"),
         (["benchmarks.explorer_speed", "--quick"], "explorer open / closed"),
         (["benchmarks.big_corpus", "--size-mb", "2", "--modes", "char,byte", "--threads", "1"], "peak RSS"),
+        (["benchmarks.ddp_cpu", "--hidden", "32", "--steps", "8", "--corpus-mb", "2"], "communication share"),
     ],
 )
 def test_benchmark_script_runs(args, expect):
@@ -95,3 +96,18 @@ def test_gpu_smoke_runs_or_says_it_needs_cuda():
     assert proc.returncode == 0, proc.stderr
     assert "--precision auto picks fp32" in proc.stdout
     assert proc.stdout.count("does not run: --precision") == 2 and "| fp32 " in proc.stdout
+
+
+def test_the_gpu_script_runs_or_says_it_needs_cuda():
+    import torch
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu", "--steps", "12"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    if not torch.cuda.is_available():
+        assert "gpu.py needs a CUDA GPU" in proc.stdout and proc.stdout.count("skipped: no CUDA GPU") == 4
+    toy = ["--device", "cpu", "--hidden", "32", "--big", "48", "--batch", "4", "--steps", "12"]
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", *toy], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "trainer / plain loop, 2x48" in proc.stdout and "1 vs 2 CPU processes (gloo), 2x48" in proc.stdout

@@ -8,6 +8,10 @@ the next (detached) and the model sees unbounded context.
 ``offset`` (0 <= offset < seq_len) changes from epoch to epoch (``epoch_offset``), so the model
 does not see the same text cut at the same places every epoch: a small-corpus run goes through
 the data many times, and identical chunks are easier to memorise than to generalise from.
+
+With several processes (data parallelism) the layout is the global one, ``batch_size`` x the
+number of processes rows, and each process reads its own contiguous ``rows`` of it: two processes
+of batch b see exactly the streams one process of batch 2b would.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ def min_chars(batch_size: int, seq_len: int) -> int:
 
 
 class StripedBatches:
-    def __init__(self, data: np.ndarray, batch_size: int, seq_len: int, what: str = "training"):
+    def __init__(
+        self, data: np.ndarray, batch_size: int, seq_len: int, what: str = "training", rows: slice | None = None
+    ):
+        """``batch_size`` rows in all; this process reads ``rows`` of them (default: all)."""
         need = min_chars(batch_size, seq_len)
         if len(data) < need:
             raise CorpusError(
@@ -39,10 +46,11 @@ class StripedBatches:
         # (rows too short for that get no offset)
         with_slack = (self.row_len - (seq_len - 1)) // seq_len
         self.per_epoch = with_slack if with_slack >= 1 else self.row_len // seq_len
-        rows = self.row_len * batch_size
+        used = self.row_len * batch_size
+        mine = rows or slice(0, batch_size)
         # x and y as (batch, row_len) views of the compact array; converted to int64 per batch.
-        self._x = data[:rows].reshape(batch_size, self.row_len)
-        self._y = data[1 : rows + 1].reshape(batch_size, self.row_len)
+        self._x = data[:used].reshape(batch_size, self.row_len)[mine]
+        self._y = data[1 : used + 1].reshape(batch_size, self.row_len)[mine]
 
     def __len__(self) -> int:
         return self.per_epoch

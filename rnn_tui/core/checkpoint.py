@@ -240,9 +240,14 @@ def _malformed(ck: dict) -> str | None:
         ("saved_at", (int, float)),
         ("precision", (str,)),
         ("scaler", (dict,)),
+        ("world_size", (int,)),
+        ("batches_per_epoch", (int,)),
+        ("rng_ranks", (list,)),
     ):
         if key in ck and not _is(ck[key], *types):
             return f"{key} is malformed"
+    if ck.get("world_size", 1) < 1 or not all(isinstance(r, dict) for r in ck.get("rng_ranks", [])):
+        return "the processes' state is malformed"
     if min(ck["step"], ck["epoch"], ck["batch_index"], ck.get("tokens", 0)) < 0:
         return "negative step counts"
     if "lr_scale" in ck and not 0 < ck["lr_scale"] <= 1:

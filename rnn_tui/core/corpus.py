@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import codecs
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,11 +150,15 @@ _INDEX_BLOCK = 1 << 20  # code points per numpy indexing call (each makes an 8-b
 _BINARY_PROBE = 65536  # NUL bytes in this many leading bytes mean "binary" in char mode
 
 
+Alloc = Callable[[int, Any], np.ndarray]
+
+
 def read_corpus(
     path: str | Path,
     kind: str = "char",
     vocab: Vocab | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    alloc: Alloc = np.empty,
     max_vocab: int | None = None,
 ) -> Corpus:
     """Read and encode ``path``. With ``vocab`` (a resumed run) the file must fit that vocabulary.
@@ -163,8 +169,9 @@ def read_corpus(
     Python string of the whole file ever exists. Past 256 distinct characters, char mode counts
     them in a first pass and encodes in a second (a change of the file in between is detected).
     The array is the process's own memory, not a map of the file: a file that changes or is
-    truncated while training runs changes nothing. A new vocabulary larger than ``max_vocab``
-    symbols is refused (with the advice to use bytes).
+    truncated while training runs changes nothing. ``alloc(n, dtype)`` makes the array (a map of
+    a private file when several processes share one encoding: ``core/distributed.py``). A new
+    vocabulary larger than ``max_vocab`` symbols is refused (with the advice to use bytes).
     """
     p = Path(path)
     if kind not in VOCAB_KINDS:
@@ -178,13 +185,13 @@ def read_corpus(
         with f:
             before = os.fstat(f.fileno())
             chunks = _Utf8Chunks(f, p, chunk_bytes) if kind == "char" else _RawChunks(f, chunk_bytes)
-            one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab, max_vocab)
+            one_pass = _read_small_vocab(chunks, p, kind, before.st_size, chunk_bytes, vocab, alloc, max_vocab)
             if one_pass is not None:
                 data, vocab = one_pass
             else:  # more than 256 characters: count them first, then encode into uint16
                 present, n = _scan_chars(chunks)
                 vocab = _check_vocab(p, kind, present, vocab, max_vocab)
-                data = _encode_chars(chunks, p, vocab, n)
+                data = _encode_chars(chunks, p, vocab, n, alloc)
                 after = os.fstat(f.fileno())
                 if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                     raise CorpusError(f"{p} changed while it was being read; try again")
@@ -274,7 +281,14 @@ class _Utf8Chunks:
 
 
 def _read_small_vocab(
-    chunks, p: Path, kind: str, size: int, chunk_bytes: int, vocab: Vocab | None, max_vocab: int | None = None
+    chunks,
+    p: Path,
+    kind: str,
+    size: int,
+    chunk_bytes: int,
+    vocab: Vocab | None,
+    alloc: Alloc = np.empty,
+    max_vocab: int | None = None,
 ) -> tuple[np.ndarray, Vocab] | None:
     """One pass: encode each chunk as it is read, into a ``uint8`` array of at most ``size``.
 
@@ -288,7 +302,7 @@ def _read_small_vocab(
     changed = f"{p} changed while it was being read; try again"
     # A character is at least one byte, so `size` bounds the count; pages past the end of the
     # text are never touched, so they cost no memory.
-    data = np.empty(size, dtype=np.uint8)
+    data = alloc(size, np.uint8)
     ids = np.full(0x110000 if kind == "char" else 256, -1, dtype=np.int16)  # code -> provisional index
     codes: list[int] = []  # provisional index -> code
     table = bytearray(256)  # byte -> provisional index, for bytes.translate
@@ -372,14 +386,14 @@ def _scan_chars(chunks) -> tuple[np.ndarray, int]:
     return np.array(sorted(present), dtype=np.int64), n
 
 
-def _encode_chars(chunks, p: Path, vocab: Vocab, n: int) -> np.ndarray:
+def _encode_chars(chunks, p: Path, vocab: Vocab, n: int, alloc: Alloc = np.empty) -> np.ndarray:
     """Second of two passes: every character's index, written into one preallocated array.
 
     A file edited between the passes is caught by the caller's size/mtime check; here it must
     only not crash (a code point beyond the table, more characters than counted).
     """
     changed = f"{p} changed while it was being read; try again"
-    data: np.ndarray = np.empty(n, dtype=vocab.dtype)
+    data: np.ndarray = alloc(n, vocab.dtype)
     codes_arr = np.asarray(vocab.codes, dtype=np.int64)
     lut: np.ndarray = np.zeros(max(128, int(codes_arr.max()) + 1), dtype=vocab.dtype)
     lut[codes_arr] = np.arange(len(codes_arr), dtype=vocab.dtype)

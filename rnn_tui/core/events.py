@@ -104,6 +104,7 @@ class Started:
     max_minutes: float | None
     # what the trainer computes in, and why: {"name", "label", "reason", "detail"} (core/precision.py)
     precision: dict = field(default_factory=dict)
+    world_size: int = 1  # data-parallel processes training together (--nproc, torchrun)
     threads: int | None = None  # torch's CPU threads, when training on the CPU
 
 
@@ -124,6 +125,8 @@ class Progress:
     total_s: float = 0.0  # the run's training time, resumed parts included
     skipped_steps: int = 0  # updates the fp16 loss scaler skipped so far (overflowed gradients: normal)
     threads: int | None = None  # CPU threads training now (chosen by measurement unless --threads)
+    # every GPU of the run, from NVML (core/gpus.py); None without CUDA
+    gpus: list[dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,9 @@ class Notice:
 
 @dataclass(frozen=True)
 class Finished:
-    reason: str  # "max-steps", "max-minutes", "stopped", "error"; "refused": bad input, never started
+    # "max-steps", "max-minutes", "stopped", "error"; "refused": bad input, never started;
+    # "crashed": another process of a data-parallel run died (nothing could be saved)
+    reason: str
     step: int
     checkpoint: str | None
     error: str | None = None

@@ -9,16 +9,19 @@ periodic work (evaluation, samples, checkpoints) on the trainer's own thread, be
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import queue
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import events as ev
 from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
 from .explorer import Explorer
+from .gpus import GpuMonitor
 from .trainer import StepRecord, Trainer
 
 
@@ -32,8 +35,8 @@ class Inbox(Protocol):
 
 Emit = Callable[[ev.Event], None]
 
-PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
 EVENT_PROGRESS_EVERY_S = 0.5  # how often long work (an evaluation) reports how far it is
+PROBE_CHARS = 160  # hidden states recorded for the last this-many characters of each sample
 
 # A NaN or infinite loss (or gradient, or weights) rolls the trainer back to its last good state,
 # kept in memory, and lowers the learning rate; training goes on.
@@ -50,6 +53,12 @@ MAX_SKIPPED_IN_A_ROW = 50
 # it is young. The gap then grows with the run, so a long run spends little time evaluating.
 EVAL_GAP_FRACTION = 0.1  # a time-triggered evaluation at most every tenth of the run's training time ...
 EVAL_COST_FACTOR = 10  # ... and at most every ten times what the last evaluation took
+
+# Several processes agree on each turn of the loop (a small message to all of them): about every
+# this much training time when steps are fast, so a pause or a stop still lands within it.
+TURN_EVERY_S = 0.05
+GPU_SAMPLE_EVERY = 4  # reports (twice a second) between two samples of the GPUs' counters
+MAX_STEPS_BETWEEN_TURNS = 64
 
 
 class Diverged(RnnTuiError):
@@ -68,6 +77,7 @@ class Session:
         snapshot_every_s: float = SNAPSHOT_EVERY_S,
     ):
         self.t = trainer
+        self.cluster = trainer.cluster
         self.inbox = inbox
         self.emit = emit
         self.post_interval = post_interval
@@ -90,17 +100,24 @@ class Session:
         self.snapshot_every_s = snapshot_every_s
         self.good: dict | None = None
         self.good_step = -1
-        self.next_snapshot = 0.0  # in active_s
+        self.next_snapshot = 0.0  # in clock (the training time all processes agree on)
         self.rollbacks = 0  # in a row: reset by a good state past the step that failed
         self.fail_step = -1
         self.total_rollbacks = 0
-        self.explorer = Explorer()  # the explorer screen's requests, answered between steps
         self.skipped_steps = 0  # updates the loss scaler skipped (fp16), this session
         self.skipped_in_a_row = 0
         # the last evaluation: its step (on the --eval-every grid at the start), when, what it cost
         self.last_eval_step = trainer.step - trainer.step % trainer.cfg.eval_every
         self.last_eval_at = 0.0  # in active_s
         self.last_eval_cost = 0.0
+        # the training time every process reads at this turn (the leader's: see take_turn)
+        self.clock = 0.0
+        self._last_step_s = 0.0
+        # every GPU of the run (NVML), sampled every few reports and gathered on the leader
+        self.gpu_monitor = GpuMonitor(trainer.device) if trainer.device.type == "cuda" else None
+        self.gpus: list[dict] | None = None
+        self.reports = 0
+        self.explorer = Explorer()  # the explorer screen's requests, answered between steps
 
     @property
     def total_s(self) -> float:
@@ -211,7 +228,8 @@ class Session:
                 import torch
 
                 gpu_mb = torch.cuda.max_memory_allocated(t.device) / 2**20
-            chars = steps * t.cfg.batch_size * t.cfg.seq_len
+            self.sample_gpus()
+            chars = steps * t.chars_per_step  # every process's: the run's speed
             self.emit(
                 ev.Progress(
                     steps=[r[0] for r in good_rows],
@@ -228,13 +246,26 @@ class Session:
                     gpu_mem_mb=gpu_mb,
                     skipped_steps=self.skipped_steps,
                     threads=t.thread_tuner.threads if t.thread_tuner is not None else None,
+                    gpus=self.gpus,
                 )
             )
         if failure is not None:
             self.rollback(rows[failure[0]].step, failure[1])
-        elif self.active_s >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
+        elif self.clock >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
             self.take_snapshot()  # (not in a run of skipped steps: the scale there may be on its way to 0)
         self.tell_file_notes()
+
+    def sample_gpus(self) -> None:
+        """Every GPU's utilisation, memory, temperature and power, every ``GPU_SAMPLE_EVERY``
+        reports (each process reads its own GPU; the leader gathers them)."""
+        if self.gpu_monitor is None:
+            return
+        self.reports += 1
+        if self.reports % GPU_SAMPLE_EVERY != 1:
+            return
+        found = self.cluster.gather(self.gpu_monitor.sample())
+        if found is not None:
+            self.gpus = [g for g in found if g] or None
 
     # ------------------------------------------------------------------ NaN/inf recovery
     def first_failure(self, rows: list[StepRecord]) -> tuple[int, str] | None:
@@ -270,7 +301,7 @@ class Session:
             return
         self.good = t.snapshot()
         self.good_step = t.step
-        self.next_snapshot = self.active_s + self.snapshot_every_s
+        self.next_snapshot = self.clock + self.snapshot_every_s
         if t.step > self.fail_step:
             self.rollbacks = 0  # a good stretch past the failure: the next one starts afresh
 
@@ -313,7 +344,7 @@ class Session:
         t.restore(self.good)
         t.lr_scale = lowest  # a resume goes on at the lowest rate tried
         where = "the last checkpoint is kept"
-        if t.run is not None:
+        if t.run is not None or self.cluster.world > 1:
             try:
                 t.trained_s = self.total_s
                 path = t.save("final")
@@ -374,7 +405,7 @@ class Session:
             )
         self.emit(ev.Evaluated(self.t.step, val, self.t.best_val, is_best, time.perf_counter() - t0))
         self.tell_file_notes()
-        if is_best and self.t.run is not None:
+        if is_best and (self.t.run is not None or self.cluster.world > 1):
             self.save("best")
 
     def note_corpus_change(self) -> None:
@@ -388,22 +419,27 @@ class Session:
     def sample(self) -> None:
         """A sample with the session's settings: the ones every screen shows."""
         self.post_progress()  # sample from good weights (NaN probabilities cannot be sampled)
+        if not self.cluster.leader:
+            return  # the leader samples; the others only took part in the report above
         self.set_state("sampling")
         s = self.t.sample(self.t.cfg.sample_length, self.temperature, self.top_k, self.prime, record=PROBE_CHARS)
         if self.t.run is not None:
             self.t.run.log_sample(
                 {"step": self.t.step, "temperature": s.temperature, "top_k": s.top_k, "prime": s.prime, "text": s.text}
             )
-        self.tell_file_notes()
         self.emit(ev.Sampled(self.t.step, s.prime, s.text, s.temperature, s.top_k, s.unknown))
+        self.tell_file_notes()
         if s.h is not None:
             self.emit(ev.Probed(self.t.step, s.probe_text, s.h, s.c))
 
     def explore(self) -> None:
         """Answer the explorer's requests from the weights samples use (the averaged ones, as
         ``rnn-tui explore`` reads them from a checkpoint). Its passes run on copies of them and
-        leave the training state (gradients, optimiser, hidden state, RNG) untouched."""
+        leave the training state (gradients, optimiser, hidden state, RNG) untouched. With
+        several processes, all take part in the report first; the leader answers."""
         self.post_progress()  # explore good weights (this rolls back from NaN ones)
+        if not self.cluster.leader:
+            return
         t = self.t
         val = t.corpus.split(t.cfg.val_fraction)[1]
         version = (t.step, self.active_s, self.total_rollbacks)  # the weights: a rollback repeats steps
@@ -411,7 +447,8 @@ class Session:
             self.emit(answer)
 
     def save(self, reason: str) -> str | None:
-        if self.t.run is None:
+        """Write a checkpoint (with several processes, all of them take part; the leader writes)."""
+        if self.t.run is None and self.cluster.world == 1:
             return None
         # Report (and check) the steps since the last post first: weights that produced a NaN
         # must never replace the last good checkpoint; a rollback saves the good state instead.
@@ -428,12 +465,65 @@ class Session:
             self.save_error = f"saving {reason} checkpoint failed ({getattr(exc, 'strerror', None) or exc})"
             self.emit(ev.Notice("error", self.save_error + ("" if reason == "final" else "; training goes on")))
             return None
+        if path is None:  # not the leader: it wrote nothing
+            return None
         self.emit(ev.CheckpointSaved(self.t.step, str(path), reason))
         return str(path)
 
     # ------------------------------------------------------------------ the loop
+    def plan(self, next_post: float, next_sample: float, next_save: float) -> Turn:
+        """What this turn of the loop does, from the clocks and the commands (the leader's)."""
+        now = time.monotonic()
+        due = Turn(
+            post=now >= next_post,
+            evaluate=self.evaluation_due(),
+            periodic_save=self.active_s >= next_save,
+            clock=self.active_s,
+            every=self.steps_between_turns(),
+        )
+        return self.obey(due, next_sample)
+
+    def obey(self, turn: Turn, next_sample: float) -> Turn:
+        """``turn`` with the commands received so far (and the time limit)."""
+        cfg, stop = self.t.cfg, self.stop_requested
+        return dataclasses.replace(
+            turn,
+            stop=stop is not None,
+            stop_save=stop is None or stop.save,
+            save=self.save_requested,
+            sample=self.sample_requested or time.monotonic() >= next_sample,
+            explore=self.explorer.due(training=not self.paused),
+            paused=self.paused,
+            out_of_time=cfg.max_minutes is not None and self.active_s >= cfg.max_minutes * 60,
+        )
+
+    def steps_between_turns(self) -> int:
+        """One process: a turn every step. Several: about every ``TURN_EVERY_S`` of training, so
+        the processes' agreement (a message to all of them) costs little when steps are fast."""
+        if self.cluster.world == 1 or self._last_step_s <= 0:
+            return 1
+        return max(1, min(MAX_STEPS_BETWEEN_TURNS, int(TURN_EVERY_S / self._last_step_s)))
+
+    def take_turn(self, next_post: float, next_sample: float, next_save: float) -> Turn:
+        """This turn's plan, the same on every process: the leader's, with a stop that any
+        process may ask for (a signal it got, or its launcher gone)."""
+        mine = self.plan(next_post, next_sample, next_save)
+        if self.cluster.world == 1:
+            self.clock = mine.clock
+            return mine
+        local_stop = self.stop_requested is not None or self.cluster.orphaned()
+        leader, anyone = self.cluster.share(mine.values(), [1.0 if local_stop else 0.0])
+        turn = Turn.from_values(leader)
+        if anyone[0] and not turn.stop:
+            turn = dataclasses.replace(turn, stop=True, stop_save=True)
+        self.clock = turn.clock
+        if not self.cluster.leader:
+            self.active_s = turn.clock
+        return turn
+
     def run(self) -> ev.Finished:
         t, cfg = self.t, self.t.cfg
+        leader = self.cluster.leader
         if t.run is not None:
             t.run.write_config(t.config_record())
         self.emit(
@@ -453,6 +543,7 @@ class Session:
                 max_steps=cfg.max_steps,
                 max_minutes=cfg.max_minutes,
                 precision=t.precision.record(),
+                world_size=self.cluster.world,
                 threads=cpu_threads() if t.device.type == "cpu" else None,
             )
         )
@@ -460,6 +551,8 @@ class Session:
             self.emit(t.run.history_event(upto=t.step))
             if t.resumed_from is not None and t.resumed_from == t.run.latest:  # the last save, so far
                 self.emit(ev.CheckpointSaved(t.step, str(t.run.latest), "resumed"))
+        if t.resume_note:
+            self.emit(ev.Notice("info", t.resume_note))
         for note in t.start_notes:
             self.emit(ev.Notice("warning", note))
         self.emit(ev.SamplingChanged(self.temperature, self.top_k, self.prime))
@@ -481,78 +574,107 @@ class Session:
                 )
             )
         path = None
+        final_save = True
+        next_turn = t.step  # the step at which the next turn is taken (every step on one process)
         try:
             if t.weights_finite():  # the first good state: where a NaN early on goes back to
                 self.take_snapshot(weights_checked=True)
             while True:
-                self.drain()
-                if self.stop_requested:
-                    break
-                if self.save_requested:
-                    self.save_requested = False
-                    self.save("manual")
-                if self.sample_requested:
-                    self.sample_requested = False
-                    self.sample()
-                    next_sample = time.monotonic() + cfg.sample_every_s
-                if self.explorer.due(training=not self.paused):
-                    self.explore()
-                if self.paused:
-                    self.post_progress()
-                    self.set_state("paused")
-                    self.drain(timeout=0.1)
-                    continue
+                if t.step >= next_turn:
+                    if leader and self.cluster.world > 1:
+                        self.drain()  # several processes: the commands are part of the shared turn
+                    turn = self.take_turn(next_post, next_sample, next_save)
+                    # (and never past a step an evaluation is due at)
+                    next_turn = min(t.step + turn.every, self.last_eval_step + cfg.eval_every)
+                    # the work due after the steps just trained: report, evaluate, save
+                    if turn.post:
+                        stepped = t.step
+                        self.post_progress()
+                        next_post = time.monotonic() + self.post_interval
+                        if t.step != stepped:
+                            next_turn = t.step
+                            continue  # rolled back: this step's evaluation and save are moot
+                    if turn.evaluate:
+                        self.evaluate()
+                    if turn.periodic_save:
+                        self.save("periodic")
+                        next_save = self.active_s + cfg.save_every_minutes * 60
+                    if self.cluster.world == 1:
+                        # one process: the commands as they stand now (one sent on the report
+                        # just made lands before the next step)
+                        self.drain()
+                        turn = self.obey(turn, next_sample)
+                    # then the commands
+                    if turn.stop:
+                        final_save = turn.stop_save
+                        break
+                    if turn.save:
+                        self.save_requested = False
+                        self.save("manual")
+                    if turn.sample:
+                        self.sample_requested = False
+                        self.sample()
+                        next_sample = time.monotonic() + cfg.sample_every_s
+                    if turn.explore:
+                        self.explore()
+                    if turn.paused:
+                        self.post_progress()
+                        self.set_state("paused")
+                        if leader:
+                            self.drain(timeout=0.1)
+                        next_turn = t.step
+                        continue
+                    if turn.out_of_time:
+                        reason = "max-minutes"
+                        break
+                    self.set_state("training")
+                    if budget_s is not None:
+                        t.schedule_progress = progress_from + (1 - progress_from) * min(1.0, self.clock / budget_s)
                 if cfg.max_steps is not None and t.step >= cfg.max_steps:
                     reason = "max-steps"
                     break
-                if cfg.max_minutes is not None and self.active_s >= cfg.max_minutes * 60:
-                    reason = "max-minutes"
-                    break
-                self.set_state("training")
-                if budget_s is not None:
-                    t.schedule_progress = progress_from + (1 - progress_from) * min(1.0, self.active_s / budget_s)
                 t0 = time.monotonic()
                 t.train_step()
                 now = time.monotonic()
                 if t.thread_tuner is not None:
                     t.thread_tuner.step_done(now - t0)
+                self._last_step_s = now - t0
                 self._train_s += now - t0
                 self._train_steps += 1
                 self.active_s += now - t0
-                if now >= next_post:
-                    stepped = t.step
-                    self.post_progress()
-                    next_post = time.monotonic() + self.post_interval
-                    if t.step != stepped:
-                        continue  # rolled back: this step's evaluation, sample and save are moot
-                if self.evaluation_due():
-                    self.evaluate()
-                if now >= next_sample:
-                    self.sample()
-                    next_sample = time.monotonic() + cfg.sample_every_s
-                if self.active_s >= next_save:
-                    self.save("periodic")
-                    next_save = self.active_s + cfg.save_every_minutes * 60
             self.post_progress()
-            if self.stop_requested is None or self.stop_requested.save:
+            if final_save:
                 # Save first: an evaluation can take a while, and a stop must not wait for it.
                 path = self.save("final")
-                if path is None and t.run is not None:
+                failed = path is None and t.run is not None
+                if failed:
                     error = self.save_error
-                elif t.step > 0 and self.last_eval_step != t.step and t.last_val_step != t.step:
+                # (several processes evaluate together whatever the leader's disk did)
+                if (
+                    (not failed or self.cluster.world > 1)
+                    and t.step > 0
+                    and t.step
+                    not in (
+                        self.last_eval_step,
+                        t.last_val_step,
+                    )
+                ):
                     self.evaluate(final=True)
                     path = self.save("final") or path  # again, so the checkpoint knows this val loss
-        except RnnTuiError as exc:
-            reason, error = "error", str(exc)
-            self.emit(ev.Notice("error", error))
         except Exception as exc:
-            reason, error = "error", describe_failure(exc)
-            if t.run is not None:
-                try:
-                    (t.run.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-                    error += f"; details in {t.run.path / 'error.log'}"
-                except OSError:
-                    pass
+            lost = self.cluster.failure(exc)
+            if lost is not None:
+                reason, error = "crashed", f"{lost}; the run stopped without saving (the last checkpoint is kept)"
+            elif isinstance(exc, RnnTuiError):
+                reason, error = "error", str(exc)
+            else:
+                reason, error = "error", describe_failure(exc)
+                if t.run is not None:
+                    try:
+                        (t.run.path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+                        error += f"; details in {t.run.path / 'error.log'}"
+                    except OSError:
+                        pass
             self.emit(ev.Notice("error", error))
         if t.run is not None:
             t.run.close()  # what a full disk kept in memory is written now if it can be
@@ -561,6 +683,39 @@ class Session:
         done = ev.Finished(reason=reason, step=t.step, checkpoint=path, error=error)
         self.emit(done)
         return done
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one turn of the session's loop does. The leader (the only process with one, or
+    process 0 of several) decides from its commands and clocks; the others do the same, in
+    the same order, so every collective (a gradient average, an evaluation, a checkpoint's
+    gathering) is met by all of them."""
+
+    stop: bool = False
+    stop_save: bool = True
+    save: bool = False  # a checkpoint asked for
+    sample: bool = False  # asked for, or due
+    explore: bool = False  # the explorer's requests (the leader's) are answered
+    paused: bool = False
+    post: bool = False  # report the steps since the last report (and check them for NaN)
+    evaluate: bool = False
+    periodic_save: bool = False
+    out_of_time: bool = False  # --max-minutes
+    clock: float = 0.0  # the leader's training time: what every process's time-based choices read
+    every: int = 1  # training steps until the next turn
+
+    def values(self) -> list[float]:
+        return [float(getattr(self, f.name)) for f in dataclasses.fields(self)]
+
+    @classmethod
+    def from_values(cls, values: list[float]) -> Turn:
+        v = dict(zip((f.name for f in dataclasses.fields(cls)), values))
+        flag = {name: v[name] != 0 for name in FLAGS}
+        return cls(**flag, clock=v["clock"], every=int(v["every"]))
+
+
+FLAGS = [f.name for f in dataclasses.fields(Turn) if f.type == "bool"]
 
 
 def metrics_row(row: StepRecord) -> dict[str, Any]:

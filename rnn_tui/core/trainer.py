@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt_io
 from .batches import StripedBatches, eval_rows, min_chars
+from .cluster import SOLO, Cluster
 from .config import TrainConfig, check_device
 from .corpus import Corpus, Vocab
 from .errors import (
@@ -151,28 +152,45 @@ class Trainer:
         run: RunDir | None = None,
         device: str | None = None,
         precision: Precision | None = None,
+        cluster: Cluster | None = None,
     ):
-        """``precision`` None: chosen from ``cfg.precision`` (on CUDA by a probe of the model)."""
+        """``precision`` None: chosen from ``cfg.precision`` (on CUDA by a probe of the model).
+
+        ``cluster``: the processes training this run together (``core/distributed.py``); each
+        one builds a ``Trainer`` with ``cfg.batch_size`` rows of the global striped batch."""
         cfg.validate()
         self.cfg = cfg
+        self.cluster = cluster or SOLO
+        world = self.cluster.world
         self.corpus = corpus
         self.vocab: Vocab = corpus.vocab
         self.run = run.ensure() if run is not None else None
         self.device = pick_device(device or cfg.device)
         # CPU threads: measured on the training steps themselves (core/threads.py), or as given
-        self.thread_tuner = ThreadTuner(torch.set_num_threads, fixed=cfg.threads) if self.device.type == "cpu" else None
+        # (N processes on one machine's C cores: max(1, C // N) each, and the tuner picks among fewer)
+        cores = None if self.cluster.local_world == 1 else max(1, usable_cores() // self.cluster.local_world)
+        self.thread_tuner = (
+            ThreadTuner(torch.set_num_threads, cores=cores, fixed=cfg.threads) if self.device.type == "cpu" else None
+        )
         torch.manual_seed(cfg.seed)
         self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
 
         train, val = corpus.split(cfg.val_fraction)
-        self.batches = StripedBatches(train, cfg.batch_size, cfg.seq_len, "training")
+        self.batches = StripedBatches(
+            train, cfg.batch_size * world, cfg.seq_len, "training", rows=self.cluster.rows(cfg.batch_size)
+        )
         if len(val) < 33:
             raise ConfigError(
                 f"the validation split has {len(val)} characters; it needs at least 33 "
                 f"(corpus has {len(corpus):,}; at least {min_chars(cfg.batch_size, cfg.seq_len) + 400:,} are advised)"
             )
         self.val_x, self.val_y = eval_rows(val, max_rows=64, max_chars=cfg.eval_chars or None)
+        if world > 1:  # each process evaluates its share of the rows; the sums are added up
+            share = -(-self.val_x.size(0) // world)
+            mine = slice(self.cluster.rank * share, (self.cluster.rank + 1) * share)
+            self.val_x, self.val_y = self.val_x[mine], self.val_y[mine]
         self.train_chars, self.val_chars = len(train), len(val)
+        self.chars_per_step = cfg.batch_size * cfg.seq_len * world  # every process's, together
 
         self.model_cfg = ModelConfig(
             vocab_size=self.vocab.size,
@@ -220,6 +238,9 @@ class Trainer:
                 loss_scaler(self.device.type, self.precision.init_scale) if self.precision.loss_scaling else None
             )
             self._one = torch.ones((), device=self.device)
+            # What a training step calls: the model itself, or (several processes, ``distribute``)
+            # DDP's wrapper, whose backward averages the gradients over the processes.
+            self.train_model: torch.nn.Module = self.model
 
         self.step = 0
         self.epoch = 0
@@ -249,6 +270,16 @@ class Trainer:
             self.hidden = zero_state(self.model_cfg, cfg.batch_size, self.device)
         # (step, loss, grad norm, lr, skipped) per step; the tensors stay on the device
         self._pending: list[tuple[int, torch.Tensor, torch.Tensor, float, torch.Tensor | None]] = []
+        # A resume that could not carry the hidden state over (another layout of the streams)
+        self.resume_note: str | None = None
+        if self.cluster.rank:  # the same weights everywhere (same seed), but each its own dropout
+            torch.manual_seed(cfg.seed + 7919 * self.cluster.rank)
+
+    def distribute(self) -> None:
+        """Train through DDP's wrapper from now on (several processes). Called once every process
+        has built and loaded its trainer: DDP's constructor is a collective."""
+        if self.cluster.world > 1:
+            self.train_model = self.cluster.wrap(self.model)
 
     # ------------------------------------------------------------------ training
     @property
@@ -286,7 +317,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
-            logits, state = self.model(x, self.hidden)
+            logits, state = self.train_model(x, self.hidden)
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         scaler, skipped = self.scaler, None
@@ -311,7 +342,7 @@ class Trainer:
                 torch._foreach_lerp_(self._ema_params, self._params, 1.0 - self.ema_decay(self.step + 1))
         self.hidden = detach_state(state)
         self.step += 1
-        self.tokens += x.numel()
+        self.tokens += self.chars_per_step
         self.batch_index += 1
         if self.batch_index == len(self.batches):
             self.batch_index = 0
@@ -329,7 +360,8 @@ class Trainer:
         if not self._pending:
             return []
         pending, self._pending = self._pending, []
-        losses = torch.stack([p[1] for p in pending]).float().cpu().tolist()
+        # each process's own loss, averaged: the loss of the global batch
+        losses = self.cluster.average(torch.stack([p[1] for p in pending]).float()).cpu().tolist()
         norms = torch.stack([p[2] for p in pending]).float().cpu().tolist()
         flags = [p[4] for p in pending if p[4] is not None]  # with loss scaling: every step has one
         skipped = torch.stack(flags).cpu().tolist() if len(flags) == len(pending) else [False] * len(pending)
@@ -344,9 +376,11 @@ class Trainer:
         """Mean cross-entropy (nats/char) over the validation split, state carried along each row;
         ``on_progress`` is told the fraction done after each chunk.
 
-        Columns are taken ``chunk`` at a time, fewer for a big vocabulary: each chunk's logits
-        are at most ``EVAL_LOGITS`` numbers (32 MB in float32; with the softmax cross-entropy's
-        copies, about 100 MB), whatever the vocabulary."""
+        With several processes each evaluates its share of the rows and the sums are added up:
+        the same loss as one process, in a fraction of the time. Columns are taken ``chunk`` at a
+        time, fewer for a big vocabulary: each chunk's logits are at most ``EVAL_LOGITS`` numbers
+        (32 MB in float32; with the softmax cross-entropy's copies, about 100 MB), whatever the
+        vocabulary."""
         rows = self.val_x.size(0)
         chunk = max(1, min(chunk, EVAL_LOGITS // max(1, rows * self.vocab.size)))
         model = self.eval_model
@@ -355,9 +389,10 @@ class Trainer:
         try:
             total, count, state = 0.0, 0, None
             x_all, y_all = self.val_x.to(self.device), self.val_y.to(self.device)
-            for a in range(0, x_all.size(1), chunk):
+            columns = x_all.size(1) if x_all.size(0) else 0  # a process may have no rows of its own
+            for a in range(0, columns, chunk):
                 if on_progress is not None:
-                    on_progress(a / x_all.size(1))
+                    on_progress(a / columns)
                 x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
                     logits, state = model(x, state)
@@ -367,6 +402,8 @@ class Trainer:
                 count += y.numel()
         finally:
             model.train(was_training)
+        if self.cluster.world > 1:
+            total, count = self.cluster.total(torch.tensor([total, count], dtype=torch.float64)).tolist()
         val = total / count
         self.last_val = val
         self.last_val_step = self.step
@@ -402,6 +439,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
+        """This process's training state (its own rows' hidden state and RNG): a rollback point;
+        ``checkpoint_state`` adds the other processes' for a checkpoint."""
         rng = {"torch": torch.get_rng_state(), "sample": self.sample_gen.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -425,13 +464,31 @@ class Trainer:
             "trained_s": self.trained_s,
             "hidden": [t.detach().cpu() for t in state_tensors(self.hidden)],
             "rng": rng,
+            "world_size": self.cluster.world,
+            "batches_per_epoch": len(self.batches),
             "precision": self.precision.name,
             **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
             "saved_at": time.time(),
         }
 
-    def load_state_dict(self, ck: dict) -> None:
-        """Continue exactly where ``ck`` stopped (same model, data position, RNG and optimiser)."""
+    def checkpoint_state(self) -> dict | None:
+        """The state a checkpoint holds: with several processes, every process's hidden state
+        (their rows side by side: the layout one process of the global batch has) and RNG
+        states, on the leader; None on the others (only the leader writes)."""
+        state = self.state_dict()
+        if self.cluster.world == 1:
+            return state
+        parts = self.cluster.gather((state["hidden"], state["rng"]))
+        if parts is None:
+            return None
+        state["hidden"] = [torch.cat([part[0][i] for part in parts], dim=1) for i in range(len(state["hidden"]))]
+        state["rng_ranks"] = [part[1] for part in parts]
+        return state
+
+    def load_state_dict(self, ck: dict, own: bool = False) -> None:
+        """Continue exactly where ``ck`` stopped (same model, data position, RNG and optimiser).
+
+        ``own``: ``ck`` is this process's rollback point (``state_dict``), not a checkpoint."""
         theirs = ck.get("model_config", {})
         ours = self.model_cfg.to_dict()
         # dropout has no weights: a resumed run may change it
@@ -455,7 +512,7 @@ class Trainer:
         try:
             self.step = int(ck["step"])
             self.epoch = int(ck["epoch"])
-            self.batch_index = int(ck["batch_index"]) % len(self.batches)
+            self.batch_index = self._position(int(ck["batch_index"]), ck.get("batches_per_epoch"))
             self.tokens = int(ck.get("tokens", 0))
             self.best_val = float(ck.get("best_val", math.inf))
             last_val = ck.get("last_val")
@@ -463,12 +520,14 @@ class Trainer:
             self.lr_scale = float(ck.get("lr_scale", 1.0))
             self.schedule_progress = min(1.0, max(0.0, float(ck.get("schedule_progress", 0.0))))
             self.trained_s = float(ck.get("trained_s", 0.0))
-            hidden = [t.to(self.device) for t in ck["hidden"]]
-            want = (self.cfg.layers, self.cfg.batch_size, self.cfg.hidden)
-            # a resumed run may change the batch size: its rows then start from a zero state
-            if len(hidden) == len(state_tensors(self.hidden)) and all(tuple(h.shape) == want for h in hidden):
-                self.hidden = state_from_tensors(hidden, self.cfg.cell)
+            self._load_hidden(ck, own)
             rng = ck.get("rng", {})
+            ranks = ck.get("rng_ranks")
+            if not own and self.cluster.world > 1:  # each process its own generator
+                if isinstance(ranks, list) and len(ranks) == self.cluster.world:
+                    rng = ranks[self.cluster.rank]
+                elif not self.cluster.leader:
+                    rng = {}  # another number of processes: the others keep their own seeds
             if "torch" in rng:
                 torch.set_rng_state(rng["torch"])
             if "sample" in rng:
@@ -481,6 +540,41 @@ class Trainer:
                 self.scaler.load_state_dict(ck["scaler"])
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
             raise unloadable(exc, "checkpoint is damaged") from None
+
+    def _position(self, batch_index: int, saved_per_epoch: object) -> int:
+        """The batch to continue from: the same one, or, when the streams were cut another way
+        (another global batch), the same share of the epoch."""
+        if isinstance(saved_per_epoch, int) and saved_per_epoch > 0 and saved_per_epoch != len(self.batches):
+            return min(len(self.batches) - 1, batch_index * len(self.batches) // saved_per_epoch)
+        return batch_index % len(self.batches)
+
+    def _load_hidden(self, ck: dict, own: bool) -> None:
+        """The carried hidden state: this process's rows of the checkpoint's global batch when the
+        streams are cut the same way; else a zero state, said in ``resume_note``."""
+        hidden = [t.to(self.device) for t in ck["hidden"]]
+        layers, rows, width = self.cfg.layers, self.cfg.batch_size, self.cfg.hidden
+        if own:
+            if all(tuple(h.shape) == (layers, rows, width) for h in hidden):
+                self.hidden = state_from_tensors(hidden, self.cfg.cell)
+            return
+        world, saved_world = self.cluster.world, int(ck.get("world_size", 1))
+        saved_rows = hidden[0].size(1) if hidden else 0
+        fits = len(hidden) == len(state_tensors(self.hidden)) and all(
+            tuple(h.shape) == (layers, rows * world, width) for h in hidden
+        )
+        if fits:
+            mine = self.cluster.rows(rows)
+            self.hidden = state_from_tensors([h[:, mine].contiguous() for h in hidden], self.cfg.cell)
+        # a resumed run may change the batch size: its rows then start from a zero state
+        if saved_world != world:
+            ran = f"{saved_world} process{'es' if saved_world > 1 else ''}"
+            now = f"{world} process{'es' if world > 1 else ''}"
+            self.resume_note = f"this run trained on {ran} and resumes on {now}: " + (
+                f"the global batch is the same ({rows * world} streams), so the hidden state carries on"
+                if fits
+                else f"the stripes are cut anew for a global batch of {rows * world} streams "
+                f"(was {saved_rows}) and the hidden state starts from zero"
+            )
 
     def snapshot(self) -> dict:
         """The full training state copied to CPU memory: a rollback point (see ``restore``).
@@ -496,7 +590,7 @@ class Trainer:
         the steps not yet collected are dropped. ``snap`` stays usable for another restore.
         """
         best = self.best_val
-        self.load_state_dict(_copy_to_cpu(snap))
+        self.load_state_dict(_copy_to_cpu(snap), own=True)
         self.best_val = min(best, self.best_val)
         self._pending.clear()
 
@@ -505,13 +599,19 @@ class Trainer:
         with torch.no_grad():
             return bool(torch.stack([torch.isfinite(p).all() for p in (*self._params, *self._ema_params)]).all())
 
-    def save(self, reason: str = "manual", path: str | Path | None = None) -> Path:
-        """Write the full training state atomically; to the run's latest.pt unless ``path`` is given."""
+    def save(self, reason: str = "manual", path: str | Path | None = None) -> Path | None:
+        """Write the full training state atomically; to the run's latest.pt unless ``path`` is given.
+
+        With several processes every one calls this (the state is gathered) and the leader
+        writes; the others get None."""
+        state = self.checkpoint_state()
+        if state is None:
+            return None
         if path is None:
             if self.run is None:
                 raise CheckpointError("this trainer has no run directory; give a path to save to")
             path = self.run.best if reason == "best" else self.run.latest
-        return ckpt_io.save_atomic(self.state_dict(), path)
+        return ckpt_io.save_atomic(state, path)
 
     def config_record(self) -> dict:
         return {
@@ -526,6 +626,7 @@ class Trainer:
             "batches_per_epoch": len(self.batches),
             "device": str(self.device),
             "precision": self.precision.record(),
+            "world_size": self.cluster.world,
         }
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from rnn_tui.core import events as ev
-from rnn_tui.core.runs import RunDir, resolve_checkpoint, run_dir_of, write_text_atomic
+from rnn_tui.core.runs import RunDir, write_text_atomic
 from rnn_tui.core.text import visible
 from rnn_tui.host.request import LaunchError, TrainRequest
 from rnn_tui.remote.status import live_trainer, read_status, write_status
@@ -29,23 +29,12 @@ from rnn_tui.remote.status import live_trainer, read_status, write_status
 STARTUP_TIMEOUT_S = 300.0  # importing torch and encoding a huge corpus on a slow disk
 
 
-def _run_dir_for(request: TrainRequest) -> tuple[Path, bool]:
-    """The directory the detached trainer will write, and whether it was made just now."""
-    if request.resume is not None:
-        existing = run_dir_of(resolve_checkpoint(request.resume))
-        if existing is not None:
-            return existing, False
-    path = request.corpus_path()
-    stem = path.stem if path is not None else Path(str(request.resume)).stem
-    return RunDir.create(request.runs_dir, stem).path, True
-
-
 def start_detached(request: TrainRequest, timeout: float = STARTUP_TIMEOUT_S) -> tuple[Path, int]:
     """Start a background trainer for ``request``; its run directory and pid once it trains.
 
     A start that fails (the trainer refuses, the run directory cannot be written, Ctrl+C while
     waiting) says why in one line, and a run directory made for it is removed."""
-    run_dir, made = _run_dir_for(request)
+    run_dir, made = request.prepare_run_dir()
     run = RunDir(run_dir.resolve())
     run_dir = run.path
 
@@ -77,7 +66,8 @@ def start_detached(request: TrainRequest, timeout: float = STARTUP_TIMEOUT_S) ->
     try:
         while time.monotonic() < deadline:
             status = read_status(run_dir)
-            ours = status.get("pid") == proc.pid
+            # (with --nproc the trainer is the launcher's first process: the launcher is ours)
+            ours = proc.pid in (status.get("pid"), status.get("launcher_pid"))
             # running; or so short a run that it trained and ended between two looks
             if ours and (
                 status.get("state") == "running"
@@ -115,22 +105,49 @@ def _last_line(path: Path) -> str | None:
     return lines[-1][:300] if lines else None
 
 
-def main(argv: list[str]) -> int:
-    """The background trainer's process."""
-    from rnn_tui.host.serve import serve_session
+def log(message: str) -> None:
+    # trainer.log is read with cat and tail -f: text from the corpus must not drive that terminal
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {visible(message)}", flush=True)
 
+
+def main(argv: list[str]) -> int:
+    """The background trainer's process (with ``--nproc N``: the launcher of N processes)."""
     request_file = Path(argv[0])
     run_dir = request_file.parent
+    try:
+        request = TrainRequest.from_json(request_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        log(f"error: cannot read {request_file}: {exc}")
+        _say_failed(run_dir, f"cannot read {request_file}")
+        return 2
+    if request.nproc <= 1:
+        return background_process(request, run_dir)
+    from rnn_tui.core.errors import RnnTuiError
+    from rnn_tui.host.launch import Stopped, describe, launch
 
-    def log(message: str) -> None:
-        # trainer.log is read with cat and tail -f: text from the corpus must not drive that terminal
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {visible(message)}", flush=True)
+    log(describe(request))
+    try:
+        # no terminal: SIGHUP is ignored here as by a single background trainer
+        return int(launch(request, background_process, run_dir, pass_on=("SIGTERM", "SIGINT"), ignore=("SIGHUP",)) or 0)
+    except Stopped:
+        return 0  # every process was passed the signal, saved and stopped
+    except RnnTuiError as exc:  # refused before the processes started, or one of them died
+        log(f"error: {exc}")
+        if live_trainer(run_dir) is None and read_status(run_dir).get("state") in ("starting", "running", None):
+            _say_failed(run_dir, str(exc))
+        return 1
+
+
+def background_process(request: TrainRequest, run_dir: Path) -> int:
+    """A background trainer (or one of the processes of a ``--nproc`` one): its exit code."""
+    from rnn_tui.host.serve import serve_session
 
     def note(e: ev.Event) -> None:
         # the log says what a person watching would have wanted to know
         match e:
             case ev.Started():
-                log(f"training {e.corpus} on {e.device}, {e.n_params:,} parameters, from step {e.step}")
+                world = f" x {e.world_size} processes" if e.world_size > 1 else ""
+                log(f"training {e.corpus} on {e.device}{world}, {e.n_params:,} parameters, from step {e.step}")
             case ev.Evaluated():
                 log(f"step {e.step}: val loss {e.val_loss:.4f} (best {e.best_val:.4f})")
             case ev.CheckpointSaved():
@@ -143,15 +160,11 @@ def main(argv: list[str]) -> int:
             case _:
                 pass
 
-    try:
-        request = TrainRequest.from_json(request_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError) as exc:
-        log(f"error: cannot read {request_file}: {exc}")
-        _say_failed(run_dir, f"cannot read {request_file}")
-        return 2
+    leader = os.environ.get("RANK", "0") == "0"
 
     def stopping(signum: int) -> None:
-        log(f"got signal {signum}: saving and stopping")
+        if leader:
+            log(f"got signal {signum}: saving and stopping")
 
     inbox: queue.Queue[ev.Command] = queue.Queue()
     done = serve_session(
@@ -164,7 +177,7 @@ def main(argv: list[str]) -> int:
         on_internal_error=log,
     )
     if done.reason == "refused":
-        if live_trainer(run_dir) is None:  # the run is not another trainer's: say why this one failed
+        if leader and live_trainer(run_dir) is None:  # the run is not another trainer's: say why this one failed
             _say_failed(run_dir, done.error)
         return 2
     return 1 if done.error else 0

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnn_tui.core import events as ev
+from rnn_tui.core.cluster import launched
 from rnn_tui.core.invocation import command
 from rnn_tui.core.text import visible, visible_fields
 from rnn_tui.host.request import LaunchError, TrainRequest
@@ -53,10 +54,18 @@ class OutputConsole(Console):
 
 
 def run_headless(request: TrainRequest, console: Console | None = None) -> int:
-    """Train with plain output; the exit code (a request refused raises ``LaunchError``)."""
+    """Train with plain output; the exit code (a request refused raises ``LaunchError``).
+
+    With ``--nproc N`` this process launches N processes that each run this function (the first
+    one prints); under torchrun each process runs it directly."""
+    if request.nproc > 1 and not launched():
+        return launch_headless(request)
+    leader = os.environ.get("RANK", "0") == "0"  # the other processes of a data-parallel run print nothing
     inbox: queue.Queue[ev.Command] = queue.Queue()
     # a closed output stops the run as SIGTERM does: saved, then stopped
-    console = console or OutputConsole(lambda: inbox.put(ev.Stop(save=True)), stderr=False, highlight=False)
+    console = console or OutputConsole(
+        lambda: inbox.put(ev.Stop(save=True)), stderr=False, highlight=False, quiet=not leader
+    )
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -140,7 +149,7 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
         interrupts += 1
         if signum == signal.SIGINT and interrupts > 1:
             os._exit(130)
-        if signum == signal.SIGINT:
+        if signum == signal.SIGINT and leader:
             try:
                 print_line("stopping after this step and saving… (Ctrl+C again quits without saving)")
             except (OSError, ValueError):
@@ -158,6 +167,8 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
         if bar.live.is_started:  # (stopping a bar never started prints an empty line)
             bar.stop()
     if done.reason == "refused":
+        if not leader:
+            return 2  # every process was refused alike: the first one says why
         raise LaunchError(done.error or "the run could not start")
     if done.error:
         return 1
@@ -165,10 +176,38 @@ def run_headless(request: TrainRequest, console: Console | None = None) -> int:
     lines = [f"{how} at step {done.step}; checkpoint {done.checkpoint}"]
     if done.checkpoint:
         more = ["--max-steps", str(done.step * 2)] if done.reason == "max-steps" else []
-        lines.append(f"resume with: {command('train', '--resume', Path(done.checkpoint).parent.parent, *more)}")
+        if request.nproc > 1:  # as many processes again: the run then continues exactly
+            more += ["--nproc", str(request.nproc)]
+        run_dir = Path(done.checkpoint).parent.parent
+        if launched() and request.nproc <= 1:  # started by torchrun, not by --nproc
+            lines.append(f"resume with: the same torchrun command, with: -m rnn_tui train --resume {run_dir}")
+        else:
+            lines.append(f"resume with: {command('train', '--resume', run_dir, *more)}")
     try:
         for line in lines:
             console.print(visible(line), soft_wrap=True, markup=False)
     except (OSError, ValueError):
         pass
     return 0
+
+
+def launch_headless(request: TrainRequest) -> int:
+    """``--nproc N --headless``: this process launches N that train and print (the first one)."""
+    from rnn_tui.host.launch import Stopped, describe, launch
+
+    print(describe(request), flush=True)
+    try:
+        outcome = launch(request, headless_process)
+    except Stopped:
+        return 0  # every process was passed the signal, saved and stopped: as one process would
+    if isinstance(outcome, str):
+        raise LaunchError(outcome)
+    return int(outcome or 0)
+
+
+def headless_process(request: TrainRequest) -> int | str:
+    """One process of ``--nproc N --headless``: its exit code, or why the run was refused."""
+    try:
+        return run_headless(request)
+    except LaunchError as exc:
+        return str(exc)

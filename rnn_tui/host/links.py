@@ -90,6 +90,44 @@ def trainer_process_main(request: TrainRequest, inbox: Any, outbox: Any, parent_
     )
 
 
+def launcher_process_main(request: TrainRequest, inbox: Any, outbox: Any, parent_pid: int) -> None:
+    """The live app's trainer with ``--nproc N``: this spawned process is the launcher of N
+    processes (its main thread takes the launcher's signals); the first of them talks to the app
+    through the same queues as a single trainer would."""
+    from rnn_tui.core.errors import RnnTuiError
+    from rnn_tui.host.launch import Stopped, launch
+
+    def watch_parent() -> None:  # the app is gone: save and stop, as a single trainer does
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        inbox.put(ev.Stop(save=True))
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    try:
+        launch(request, app_process, inbox, outbox, log_to_run=True)
+    except Stopped:
+        pass
+    except RnnTuiError as exc:  # refused before the processes started, or one of them died
+        outbox.put(ev.Finished(reason="error", step=0, checkpoint=None, error=str(exc)))
+
+
+def app_process(request: TrainRequest, inbox: Any, outbox: Any) -> None:
+    """One process of the live app's ``--nproc`` run: the first one is the app's trainer; the
+    others train in step with it (they get no commands and send no events)."""
+    if os.environ.get("RANK", "0") == "0":
+        trainer_process_main(request, inbox, outbox, os.getppid())
+        return
+    from rnn_tui.host.serve import serve_session
+
+    serve_session(
+        request,
+        queue.Queue(),
+        lambda e: None,
+        stop_signals=(signal.SIGTERM, signal.SIGHUP),
+        ignore_signals=(signal.SIGINT,),
+    )
+
+
 def trainer_thread_main(request: TrainRequest, inbox: queue.Queue[ev.Command], outbox: queue.Queue[ev.Event]) -> None:
     from rnn_tui.host.serve import serve_session
 
@@ -113,7 +151,8 @@ class ProcessLink:
         self.commands = self.ctx.Queue()
         self.events = self.ctx.Queue()
         self.process = self.ctx.Process(
-            target=trainer_process_main,
+            # --nproc N: a launcher process between the app and the trainers (see launch.py)
+            target=trainer_process_main if request.nproc <= 1 else launcher_process_main,
             args=(request, self.commands, self.events, os.getpid()),
             name="rnn-tui-trainer",
             daemon=False,

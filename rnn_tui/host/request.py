@@ -17,6 +17,9 @@ from rnn_tui.core.errors import RnnTuiError
 from rnn_tui.core.invocation import command
 
 if TYPE_CHECKING:
+    from rnn_tui.core.config import TrainConfig
+    from rnn_tui.core.corpus import Vocab
+    from rnn_tui.core.runs import RunDir
     from rnn_tui.core.trainer import Trainer
 
 
@@ -32,7 +35,9 @@ class TrainRequest:
     runs_dir: Path = Path("runs")
     resume: str | None = None
     theme: str | None = None
-    run_dir: Path | None = None  # a fresh run's directory when the caller made it (--detach)
+    run_dir: Path | None = None  # a fresh run's directory when the caller made it (--detach, --nproc)
+    nproc: int = 1  # data-parallel processes to start on this machine (host/launch.py)
+    master_port: int | None = None  # their rendezvous port (None: a free one)
 
     def to_json(self) -> str:
         def plain(v: object) -> object:
@@ -99,6 +104,32 @@ class TrainRequest:
                     f"{run_path} is training now (pid {live.get('pid')}); watch it with: {command('attach', run_path)}"
                 )
         TrainConfig.from_dict({**TrainConfig().to_dict(), **self.overrides}).validate()
+        if self.nproc < 1:
+            raise LaunchError(f"--nproc must be at least 1 (got {self.nproc})")
+        if self.master_port is not None and not 0 < self.master_port < 65536:
+            raise LaunchError(f"--master-port must be a port number, 1 to 65535 (got {self.master_port})")
+        if self.nproc > 1:
+            from rnn_tui.core.cluster import launched
+
+            if launched():
+                raise LaunchError(
+                    "--nproc starts the processes itself; under torchrun leave it out (--nproc-per-node says how many)"
+                )
+
+    def prepare_run_dir(self) -> tuple[Path, bool]:
+        """The directory the run will write, and whether it was made just now (a fresh run's
+        directory is made before its trainer starts when another process must know it)."""
+        from rnn_tui.core.runs import RunDir, resolve_checkpoint, run_dir_of
+
+        if self.run_dir is not None:
+            return self.run_dir, False
+        if self.resume is not None:
+            existing = run_dir_of(resolve_checkpoint(self.resume))
+            if existing is not None:
+                return existing, False
+        path = self.corpus_path()
+        stem = path.stem if path is not None else Path(str(self.resume)).stem
+        return RunDir.create(self.runs_dir, stem).path, True
 
 
 def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trainer:
@@ -107,9 +138,8 @@ def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trai
     is abandoned, even by a signal)."""
     from rnn_tui.core import checkpoint as ckpt_io
     from rnn_tui.core.config import TrainConfig
-    from rnn_tui.core.corpus import Vocab, read_corpus
-    from rnn_tui.core.errors import CheckpointError
-    from rnn_tui.core.runs import RunDir, resolve_checkpoint, run_dir_of
+    from rnn_tui.core.corpus import read_corpus
+    from rnn_tui.core.runs import RunDir, resolve_checkpoint
     from rnn_tui.core.trainer import Trainer
 
     corpus_path = request.corpus_path()
@@ -125,15 +155,35 @@ def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trai
         try:
             return Trainer(cfg, corpus, run=run)
         except BaseException:
-            if request.run_dir is None:  # a run that never started leaves no directory behind
-                import shutil
-
-                run.close()
-                shutil.rmtree(run.path, ignore_errors=True)
+            forget_fresh_run(request, run)
             raise
 
     ck_path = resolve_checkpoint(request.resume)
     ck = ckpt_io.load(ck_path)
+    cfg, vocab, corpus_path = resumed_config(request, ck, ck_path)
+    corpus = read_corpus(corpus_path, kind=vocab.kind, vocab=vocab)
+    run = resumed_run(request, corpus_path, ck_path, made)
+    trainer = Trainer(cfg, corpus, run=run)
+    trainer.load_state_dict(ck)
+    check_resumed(trainer, ck, ck_path)
+    return trainer
+
+
+def forget_fresh_run(request: TrainRequest, run: RunDir) -> None:
+    """A run that never started leaves no directory behind (unless the caller made it)."""
+    if request.run_dir is None:
+        import shutil
+
+        run.close()
+        shutil.rmtree(run.path, ignore_errors=True)
+
+
+def resumed_config(request: TrainRequest, ck: dict, ck_path: Path) -> tuple[TrainConfig, Vocab, Path]:
+    """A resumed run's options (the checkpoint's, with the ones given now), vocabulary and corpus."""
+    from rnn_tui.core.config import TrainConfig
+    from rnn_tui.core.corpus import Vocab
+    from rnn_tui.core.errors import CheckpointError
+
     saved = TrainConfig.from_dict(ck.get("config", {}))
     changed = [
         k for k in TrainConfig.ARCHITECTURE if k in request.overrides and request.overrides[k] != getattr(saved, k)
@@ -142,28 +192,39 @@ def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trai
         raise CheckpointError("a resumed run keeps its model; cannot change " + ", ".join(f"--{k}" for k in changed))
     cfg = TrainConfig.from_dict({**saved.to_dict(), **request.overrides}).validate()
     vocab = Vocab.from_dict(ck["vocab"])
+    corpus_path = request.corpus_path()
     if corpus_path is None:
         if not ck.get("corpus"):
             raise CheckpointError(f"{ck_path} does not name its corpus; give the CORPUS file too")
         corpus_path = Path(ck["corpus"])
-    corpus = read_corpus(corpus_path, kind=vocab.kind, vocab=vocab)
+    return cfg, vocab, corpus_path
+
+
+def resumed_run(request: TrainRequest, corpus_path: Path, ck_path: Path, made: list[Path] | None = None) -> RunDir:
+    """A resumed run continues in its run directory (a checkpoint outside one starts a new one)."""
+    from rnn_tui.core.runs import RunDir, run_dir_of
+
     run_path = run_dir_of(ck_path)
     if run_path:
-        run = RunDir(run_path).ensure()
-    else:
-        run = (
-            RunDir(request.run_dir).ensure()
-            if request.run_dir
-            else RunDir.create(request.runs_dir, corpus_path.stem, made=made)
-        )
-    trainer = Trainer(cfg, corpus, run=run)
-    trainer.load_state_dict(ck)
+        return RunDir(run_path).ensure()
+    if request.run_dir:
+        return RunDir(request.run_dir).ensure()
+    return RunDir.create(request.runs_dir, corpus_path.stem, made=made)
+
+
+def check_resumed(trainer: Trainer, ck: dict, ck_path: Path) -> None:
+    """A resumed run has steps left to train, remembers its best validation loss, and says so
+    when it goes on with another corpus than the one it was trained on."""
+    from rnn_tui.core import checkpoint as ckpt_io
+    from rnn_tui.core.errors import CheckpointError
+
+    cfg, run = trainer.cfg, trainer.run
     trainer.resumed_from = ck_path
     trained_on = ck.get("corpus")
-    if isinstance(trained_on, str) and trained_on and Path(trained_on).resolve() != corpus.path:
+    if isinstance(trained_on, str) and trained_on and Path(trained_on).resolve() != trainer.corpus.path:
         trainer.start_notes.append(
-            f"this run was trained on {trained_on} and goes on with {corpus_path}: its losses from here on are "
-            f"not comparable with the earlier ones"
+            f"this run was trained on {trained_on} and goes on with {trainer.corpus.path}: its losses from here on "
+            f"are not comparable with the earlier ones"
         )
     if cfg.max_steps is not None and trainer.step >= cfg.max_steps:
         raise CheckpointError(
@@ -171,9 +232,8 @@ def build_trainer(request: TrainRequest, made: list[Path] | None = None) -> Trai
         )
     # latest.pt may be older than best.pt (a stop after a bad stretch): never let a worse
     # model replace best.pt because the best loss was forgotten.
-    if run.best.exists() and run.best != ck_path:
+    if run is not None and run.best.exists() and run.best != ck_path:
         try:
             trainer.best_val = min(trainer.best_val, float(ckpt_io.load(run.best).get("best_val", math.inf)))
         except CheckpointError:
             pass
-    return trainer

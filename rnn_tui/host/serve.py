@@ -6,6 +6,10 @@ request, take the run's lock (no second trainer on one run, whatever the socket 
 control socket so other terminals can watch and steer, keep ``trainer.json`` truthful, fan every
 event out to the host's own sink and to the viewers, turn the host's signals into a clean stop,
 and close all of it however the session ends.
+
+A data-parallel run (torchrun, ``--nproc``) runs this in every process: each joins the process group
+and builds its own trainer (``ranks.py``); process 0, the leader, takes the lock, serves the socket,
+writes the status and emits the events; the others train in step and write nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from rnn_tui.remote.server import ControlServer
 from rnn_tui.remote.status import RunLock, write_status
 
 if TYPE_CHECKING:
+    from rnn_tui.core.distributed import Ddp
     from rnn_tui.core.trainer import Trainer
+
+# The stop signal this process's last session got (None: none). A process of a ``--nproc`` run
+# that was told to stop by a signal exits by that signal once it has saved (see launch.py).
+stop_signal: int | None = None
 
 SignalHandler = Callable[[int, "FrameType | None"], Any] | int | None
 
@@ -66,7 +75,15 @@ class StatusFile:
                 pass
 
     def close(self, done: ev.Finished) -> None:
-        state = "failed" if done.error else "stopped" if done.reason == "stopped" else "finished"
+        state = (
+            "crashed"  # another process died: nothing could be saved (--resume continues the last checkpoint)
+            if done.reason == "crashed"
+            else "failed"
+            if done.error
+            else "stopped"
+            if done.reason == "stopped"
+            else "finished"
+        )
         fields: dict[str, Any] = dict(
             state=state, step=done.step, reason=done.reason, error=done.error, checkpoint=done.checkpoint
         )
@@ -128,12 +145,49 @@ def serve_session(
     ``ignore_signals`` are ignored. Both are installed only for the session's lifetime, and only
     from the main thread (a trainer in a thread leaves signals to its process).
     """
+    from rnn_tui.core.cluster import launched
+
+    if not launched():
+        return _serve(
+            request, inbox, emit, None, control, stop_signals, ignore_signals, on_stop_signal, on_internal_error
+        )
+    from rnn_tui.core.distributed import join
+
+    try:
+        cluster = join()
+    except RnnTuiError as exc:
+        done = ev.Finished(reason="refused", step=0, checkpoint=None, error=str(exc))
+        emit(done)
+        return done
+    try:
+        quiet: Emit = lambda e: None  # noqa: E731  (the leader speaks for the run)
+        sink = emit if cluster.leader else quiet
+        return _serve(
+            request, inbox, sink, cluster, control, stop_signals, ignore_signals, on_stop_signal, on_internal_error
+        )
+    finally:
+        cluster.close()
+
+
+def _serve(
+    request: TrainRequest,
+    inbox: Inbox,
+    emit: Emit,
+    cluster: Ddp | None,
+    control: bool,
+    stop_signals: Iterable[int],
+    ignore_signals: Iterable[int],
+    on_stop_signal: Callable[[int], None] | None,
+    on_internal_error: Callable[[str], None] | None,
+) -> ev.Finished:
     session: Session | None = None
     giving_up = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if giving_up:
             return  # a second signal while a failed start is cleaned up changes nothing
+        global stop_signal
+        stop_signal = signum
         if session is None:
             raise StartInterrupted(signum)
         session.stop_requested = ev.Stop(save=True)
@@ -149,7 +203,7 @@ def serve_session(
     except ValueError:
         pass  # not the main thread: signals stay with the process
     try:
-        start = _Start(request, inbox, emit, control)
+        start = _Start(request, inbox, emit, control, cluster)
         try:
             session = start.run()
         except BaseException as exc:
@@ -175,8 +229,9 @@ class _Start:
     run directory it made) and how each is given back, so that a start that fails halfway leaves
     nothing behind."""
 
-    def __init__(self, request: TrainRequest, inbox: Inbox, emit: Emit, control: bool):
+    def __init__(self, request: TrainRequest, inbox: Inbox, emit: Emit, control: bool, cluster: Ddp | None = None):
         self.request, self.inbox, self.emit, self.control = request, inbox, emit, control
+        self.cluster = cluster
         self.made: list[Path] = []  # a run directory made by this start
         self.trainer: Trainer | None = None
         self.lock: RunLock | None = None
@@ -190,17 +245,33 @@ class _Start:
         return done
 
     def run(self) -> Session:
-        trainer = self.trainer = build_trainer(self.request, made=self.made)
+        cluster = self.cluster
+        if cluster is None:
+            trainer = self.trainer = build_trainer(self.request, made=self.made)
+        else:
+            from rnn_tui.host.ranks import build_rank_trainer
+
+            trainer = self.trainer = build_rank_trainer(self.request, cluster)
         run = trainer.run
+        refused: str | None = None
         if run is not None:
             try:
                 self.lock = RunLock(run.path).acquire()
+                try:  # a start that cannot write its run directory says so, and leaves nothing behind
+                    run.write_config(trainer.config_record(), strict=True)
+                except OSError as exc:
+                    refused = f"cannot write to {run.path}: {exc.strerror or exc}"
+            except RnnTuiError as exc:
+                refused = str(exc)
             except OSError as exc:
-                raise RunDirError(f"cannot lock {run.path}: {exc.strerror or exc}") from None
-            try:  # a start that cannot write its run directory says so, and leaves nothing behind
-                run.write_config(trainer.config_record(), strict=True)
-            except OSError as exc:
-                raise RunDirError(f"cannot write to {run.path}: {exc.strerror or exc}") from None
+                refused = f"cannot lock {run.path}: {exc.strerror or exc}"
+        pids = [os.getpid()]
+        if cluster is not None:  # a run trained already refuses every process, not only the leader
+            refused = cluster.agree(refused)
+            pids = cluster.exchange(os.getpid())
+        if refused is not None:
+            raise RunDirError(refused)
+        if run is not None:
             if self.control:
                 try:
                     self.server = ControlServer(run.path, self.inbox.put).start()
@@ -216,8 +287,15 @@ class _Start:
                 started=time.time(),
                 error=None,
                 reason=None,
+                # several processes: how many, and the launcher (torchrun, --nproc) that a signal
+                # stops them all through (it passes it on to every process)
+                **(
+                    {"world_size": len(pids), "pids": pids, "launcher_pid": os.getppid()} if cluster is not None else {}
+                ),
             )
-            self.sinks.append(self.status.observe)
+            # first: what the app or a viewer is told (a save, an evaluation) is on file already,
+            # so `rnn-tui runs` in another terminal never lags behind the screen
+            self.sinks.insert(0, self.status.observe)
         return Session(trainer, self.inbox, fanout(*self.sinks))
 
     def abandon(self) -> None:

@@ -133,6 +133,7 @@ class CatchUp:
                 max_steps=max_steps if _int(max_steps) > 0 else None,
                 max_minutes=max_minutes if _positive(max_minutes) else None,
                 precision=_precision(record.get("precision")),
+                world_size=max(1, _int(record.get("world_size", 1))),
             )
         )
         if trains:  # the stats panel's numbers as they were when the run ended

@@ -212,6 +212,7 @@ class RunInfo:
     updated: float
     has_checkpoint: bool = False  # checkpoints/latest.pt exists: --resume RUN can continue it
     saved_step: int | None = None  # the step latest.pt holds (trainer.json), None if unknown
+    world_size: int = 1  # data-parallel processes (then ``pid`` is their launcher's: a signal to it stops them all)
 
     @property
     def name(self) -> str:
@@ -257,7 +258,7 @@ def run_info(run_dir: Path) -> RunInfo:
     damaged = status_damaged or (config is None and run.config.exists())
     config = config or {}
     state = status.get("state") or ("stopped" if run.latest.exists() else "unknown")
-    pid = status.get("pid")
+    pid = next((p for p in (status.get("launcher_pid"), status.get("pid")) if _is_int(p)), None)
     if state == "running":
         if status.get("host") not in (None, socket.gethostname()):
             state = f"running on {status['host']}"
@@ -288,6 +289,7 @@ def run_info(run_dir: Path) -> RunInfo:
         updated=max(times) if times else 0.0,
         has_checkpoint=has_checkpoint,
         saved_step=saved_step if has_checkpoint and _is_int(saved_step) else None,
+        world_size=status["world_size"] if _is_int(status.get("world_size")) else 1,
     )
 
 

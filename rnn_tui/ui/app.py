@@ -259,6 +259,7 @@ class RnnTuiApp(App[int]):
                 s.tokens, s.total_s = e.tokens, e.total_s
                 if e.threads is not None:
                     s.threads = e.threads  # the tuner's choice, as it changes
+                s.gpus = e.gpus
             case ev.History():
                 self.plot.add_train(e.steps, e.losses)
                 if e.losses and s.train_loss is None:
@@ -322,14 +323,18 @@ class RnnTuiApp(App[int]):
         s.best_val, s.val_loss = e.best_val, e.last_val
         s.step = e.step
         cfg = e.config
+        s.world_size = e.world_size
         batch, seq = cfg.get("batch_size"), cfg.get("seq_len")  # a damaged run's config may lack them
-        s.chars_per_step = batch * seq if isinstance(batch, int) and isinstance(seq, int) else 0
+        s.chars_per_step = batch * seq * e.world_size if isinstance(batch, int) and isinstance(seq, int) else 0
         corpus = Path(e.corpus).name
         role = " · viewer" if self.viewer else ""
         model = f"{cfg.get('cell', '?')} {cfg.get('layers', '?')}x{cfg.get('hidden', '?')}"
-        self.title_bar.show([f"rnn-tui{role}", corpus, model, e.device], run_dir=e.run_dir)
+        device = f"{e.device} x {e.world_size}" if e.world_size > 1 else e.device
+        self.title_bar.show([f"rnn-tui{role}", corpus, model, device], run_dir=e.run_dir)
 
     def on_finished(self, e: ev.Finished) -> None:
+        if self.finished is not None:
+            return  # told twice (a --nproc launcher's account of a crash the trainer reported already)
         self.finished = e
         # the words rnn-tui runs uses: stopped (it can go on), crashed, damaged, failed, finished
         if e.reason in ("stopped", "crashed", "damaged"):

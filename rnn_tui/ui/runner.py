@@ -57,7 +57,7 @@ def run_live_app(request: TrainRequest) -> int:
     try:
         app.run()
     finally:
-        link.join(1)
+        link.join(1 if request.nproc <= 1 else 15)  # (a launcher waits for its processes to exit)
         if link.alive():
             # the app crashed, or q was pressed twice: the trainer still saves before it stops
             print("rnn-tui: waiting for the trainer to stop…", file=sys.stderr)
@@ -78,13 +78,16 @@ def run_live_app(request: TrainRequest) -> int:
         run_dir = Path(fin.checkpoint).parent.parent
         print(f"rnn-tui: stopped at step {fin.step:,}; checkpoint {fin.checkpoint}")
         more = f" --max-steps {fin.step * 2}" if fin.reason == "max-steps" else ""
+        if request.nproc > 1:
+            more += f" --nproc {request.nproc}"
         print(f"resume with: {command('train', '--resume', run_dir)}{more}")
     elif fin is None and app.started is not None and app.started.run_dir:
         # left before the trainer said it had stopped (q twice): it saved on its way out
         run = RunDir(app.started.run_dir)
         if run.latest.exists():
             print(f"rnn-tui: the trainer saved {run.latest} and stopped")
-            print(f"resume with: {command('train', '--resume', run.path)}")
+            nproc = f" --nproc {request.nproc}" if request.nproc > 1 else ""
+            print(f"resume with: {command('train', '--resume', run.path)}{nproc}")
     return app.return_code or 0
 
 

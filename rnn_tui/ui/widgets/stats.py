@@ -112,7 +112,9 @@ class RunStats:
     prime: str = ""
     run_dir: str = ""
     last_saved: str = ""
-    chars_per_step: int = 0
+    chars_per_step: int = 0  # every process's, together
+    world_size: int = 1  # data-parallel processes
+    gpus: list[dict] | None = None  # each GPU's counters (NVML), on CUDA only
     val_history: list[float] = field(default_factory=list)  # one per evaluation
     speed_history: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=HISTORY))
 
@@ -138,6 +140,48 @@ def fmt_epoch(epoch: float, batches_per_epoch: int) -> str:
         return f"epoch {math.floor(epoch + 1e-9):,}"
     pct = (epoch - math.floor(epoch)) * 100
     return f"epoch {epoch:.2f} ({pct:.0f}%)"
+
+
+def fmt_range(values: list[float], fmt: str) -> str:
+    low, high = min(values), max(values)
+    return format(low, fmt) if format(low, fmt) == format(high, fmt) else f"{format(low, fmt)}–{format(high, fmt)}"
+
+
+GPU_KEYS = ("util", "mem_used_mb", "mem_total_mb", "temp_c", "power_w", "power_limit_w")
+
+
+def gpu_rows(gpus: list[dict], each_up_to: int = 4) -> list[tuple[str, list[str]]]:
+    """Rows for the GPUs' counters (``core/gpus.py`` samples): one a GPU, or, past ``each_up_to``
+    GPUs, one row of ranges and the power of all. A counter a GPU does not report is left out.
+    Each row in spellings from longest to shortest (the power limit, then the power, go first)."""
+
+    def known(of: list[dict]) -> dict[str, list[float]]:
+        return {k: [float(g[k]) for g in of if isinstance(g.get(k), (int, float))] for k in GPU_KEYS}
+
+    def line(v: dict[str, list[float]], power: bool = True, limit: bool = True) -> str:
+        out = []
+        if v["util"]:
+            out.append(f"{fmt_range(v['util'], '.0f')}%")
+        if v["mem_used_mb"] and v["mem_total_mb"]:
+            used = [u / 1024 for u in v["mem_used_mb"]]
+            out.append(f"{fmt_range(used, '.1f')}/{max(v['mem_total_mb']) / 1024:.0f} GB")
+        if v["temp_c"]:
+            out.append(f"{fmt_range(v['temp_c'], '.0f')}°C")
+        if power and v["power_w"]:
+            most = f"/{max(v['power_limit_w']):.0f}" if v["power_limit_w"] and limit else ""
+            out.append(f"{fmt_range(v['power_w'], '.0f')}{most} W")
+        return " · ".join(out) or "-"
+
+    if len(gpus) > each_up_to:
+        v = known(gpus)
+        power = f" · {sum(v['power_w']) / 1000:.2f} kW" if v["power_w"] else ""
+        cool = {**v, "temp_c": []}  # the temperatures go before the power of all
+        spellings = [f"{len(gpus)} · {line(v, power=False)}{power}", f"{len(gpus)} · {line(cool, power=False)}{power}"]
+        return [("gpus", [*spellings, f"{len(gpus)} · {line(v, power=False)}"])]
+    return [
+        (f"gpu {g.get('index', '?')}", [line(known([g])), line(known([g]), limit=False), line(known([g]), power=False)])
+        for g in gpus
+    ]
 
 
 @dataclass
@@ -210,10 +254,11 @@ class StatsPanel(Static):
                 f"{trained} · {fmt_duration(eta)} {short_what}",
                 f"{trained} · eta {fmt_duration(eta)}",
             ]
+        world = f" · {s.world_size} processes" if s.world_size > 1 else ""
         threads = f"{s.threads} thread{'s' if s.threads != 1 else ''}"
-        speed = [f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-"]
+        speed = [(f"{fmt_count(s.chars_per_s)} chars/s" if s.state not in IDLE else "-") + world]
         if s.threads and s.device == "cpu":
-            speed = [f"{speed[0]} · {threads}", *speed]
+            speed = [f"{speed[0]} · {threads}{' each' if world else ''}", *speed]
         where = [s.device]
         if s.gpu_mem_mb:
             where.append(f"{s.gpu_mem_mb:,.0f} MB peak")
@@ -235,7 +280,8 @@ class StatsPanel(Static):
                 0,
             ),
             Row("lr", [f"{lr} · grad norm {gn}", f"{lr} · gn {gn}"], 3),
-            # the thread count beside the speed it gives: kept when the panel is short (80x24)
+            # the thread count beside the speed it gives: kept when the panel is short (80x24);
+            # with several processes, the speed of all of them together
             Row("speed", speed, 2),
             Row("time", time_row, 2),
         ]
@@ -264,6 +310,7 @@ class StatsPanel(Static):
             rows.append(Row("saved", [escape(s.last_saved)], 0))
         if s.tokens:
             rows.append(Row("seen", [f"{fmt_count(s.tokens)} characters"], 6))
+        rows.extend(Row(label, [escape(v) for v in values], 5) for label, values in gpu_rows(s.gpus or []))
         return rows
 
     def history(self, width: int, spare: int) -> list[Row]:
