@@ -54,6 +54,23 @@ class OutputConsole(Console):
 
 
 def run_headless(request: TrainRequest, console: Console | None = None) -> int:
+    """``_run_headless``; a process torchrun started then ends at once, its output flushed.
+
+    Why at once: an interpreter that finalises with gloo's worker threads still holding work
+    (DDP's last gradient buckets) can abort ("terminate called without an active exception"),
+    and torchrun then reports a run that finished well as failed (pytorch/pytorch#179291)."""
+    code = _run_headless(request, console)
+    if launched() and request.nproc <= 1:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    return code
+
+
+def _run_headless(request: TrainRequest, console: Console | None = None) -> int:
     """Train with plain output; the exit code (a request refused raises ``LaunchError``).
 
     With ``--nproc N`` this process launches N processes that each run this function (the first
