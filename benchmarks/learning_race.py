@@ -57,10 +57,8 @@ def evaluate_plain(model, val_x, val_y, chunk: int = 512) -> float:
 
 def run_plain(corpus_path: str, hidden: int, marks_s: list[float], quick: bool) -> None:
     import torch
-    import torch.nn.functional as F
-    from torch import nn
 
-    from benchmarks.trainer_speed import PlainLSTM
+    from benchmarks.trainer_speed import PlainLSTM, plain_step
     from rnn_tui.core.batches import StripedBatches, eval_rows
     from rnn_tui.core.corpus import read_corpus
 
@@ -79,14 +77,7 @@ def run_plain(corpus_path: str, hidden: int, marks_s: list[float], quick: bool) 
         if i % len(batches) == 0:
             state = None
         x, y = batches.get(i % len(batches))
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        state = tuple(s.detach() for s in state)
-        loss.item()
+        state = plain_step(model, opt, x, y, state)
         i += 1
         train_s += time.perf_counter() - t0
         while marks and train_s >= marks[0]:

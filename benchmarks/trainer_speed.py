@@ -36,6 +36,19 @@ class PlainLSTM(nn.Module):
         return self.head(out), state
 
 
+def plain_step(model: PlainLSTM, opt: torch.optim.Optimizer, x, y, state):
+    """One step as a person writes it by hand: forward, loss, backward, clip, update, the loss
+    read every step. The carried state, detached."""
+    logits, state = model(x, state)
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    loss.item()  # a plain loop reads its loss every step
+    return tuple(s.detach() for s in state)
+
+
 def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
     """The loop a person would write by hand: chars/s over ``seconds``."""
     train, _ = corpus.split(0.1)
@@ -46,14 +59,7 @@ def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
     t0 = None
     while True:
         x, y = batches.get(i % len(batches))
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        state = tuple(s.detach() for s in state)
-        loss.item()  # a plain loop reads its loss every step
+        state = plain_step(model, opt, x, y, state)
         i += 1
         if i == 3:
             t0 = time.perf_counter()  # after warm-up
