@@ -445,12 +445,15 @@ def test_a_deflated_record_of_a_gigabyte_costs_no_memory(saved_checkpoint, tmp_p
         "import resource, sys\n"
         "from rnn_tui.core import checkpoint as c\n"
         "from rnn_tui.core.errors import CheckpointError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n    c.load(sys.argv[1])\nexcept CheckpointError as e:\n    print('refused:', e)\n"
-        "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print('grew', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
     assert "refused:" in out.stdout and "declare 1,07" in out.stdout, out.stdout + out.stderr
-    assert int(out.stdout.split("maxrss")[1]) < 700_000  # KB: torch and the process, not the gigabyte
+    # The peak measured against the same process once torch is imported (torch alone is ~0.5-0.7 GB
+    # on different builds): loading must not add anything near the gigabyte the record declares.
+    assert int(out.stdout.split("grew")[1]) < 200_000, out.stdout  # KB
 
 
 def test_tensors_bigger_than_the_model_needs_are_refused(saved_checkpoint, tmp_path):
