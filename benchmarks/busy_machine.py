@@ -23,7 +23,8 @@ from benchmarks.common import hardware, table
 
 def hog(stop) -> None:  # a CPU-bound neighbour: pure Python, one core
     x = 0
-    while not stop.is_set():
+    parent = mp.parent_process()  # a benchmark killed outright leaves no neighbour spinning
+    while not stop.is_set() and (parent is None or parent.is_alive()):
         for _ in range(100_000):
             x += 1
 
@@ -43,7 +44,8 @@ class Hogs:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         for p in self.procs:
-            p.join(5)
+            if p.pid is not None:  # (the time-budget run starts its neighbours halfway, if ever)
+                p.join(5)
 
 
 def steps_per_s(make_trainer, threads: int | None, seconds: float) -> float:
@@ -121,7 +123,9 @@ def main() -> None:
     finally:
         hogs.__exit__()
     floor = trainer.cfg.lr * trainer.cfg.min_lr_ratio
-    reached = next((t for t, lr in lrs if lr <= floor * 1.02), None)
+    # (after the peak: the warm-up starts below the floor)
+    peak = max(range(len(lrs)), key=lambda i: lrs[i][1]) if lrs else 0
+    reached = next((t for t, lr in lrs[peak:] if lr <= floor * 1.02), None)
     end = lrs[-1][0] if lrs else float("nan")
     at = f"{reached / args.budget_s:.1%} of the budget" if reached is not None else "never"
     print(

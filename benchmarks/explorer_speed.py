@@ -126,7 +126,6 @@ def main() -> None:
             hidden=args.app_hidden,
             layers=2,
             batch_size=32,
-            seq_len=100,
             device="cpu",
             threads=args.threads,
             sample_every_s=15.0,

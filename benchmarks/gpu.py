@@ -38,7 +38,7 @@ WARMUP = 5
 
 def shape(args: argparse.Namespace, hidden: int, steps: int | None = None) -> SimpleNamespace:
     return SimpleNamespace(
-        layers=2, hidden=hidden, batch=args.batch, seq=100, device=args.device, steps=steps or args.steps
+        layers=2, hidden=hidden, batch=args.batch, seq=50, device=args.device, steps=steps or args.steps
     )
 
 

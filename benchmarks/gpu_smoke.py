@@ -1,4 +1,4 @@
-"""Every precision on a CUDA GPU: the default model (2x256, batch 32, sequence 100) on Tiny
+"""Every precision on a CUDA GPU: the default model (2x256, batch 32, sequence 50) on Tiny
 Shakespeare for 200 steps in bf16, fp16 (loss scaling) and fp32, from the same seed. For each:
 whether it runs, the loss over the last steps against fp32's, the steps the loss scaler skipped,
 peak GPU memory, and chars/s against a plain cuDNN ``nn.LSTM`` loop in the same precision (the
@@ -117,7 +117,7 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--seq", type=int, default=100)
+    ap.add_argument("--seq", type=int, default=50, help="default: the trainer's default sequence length")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: check the script itself")
     args = ap.parse_args()
     args.steps = max(args.steps, WARMUP + 20)

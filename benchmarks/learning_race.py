@@ -6,7 +6,9 @@ Contestants (each in its own process, one after the other, in an order that alte
   LSTM, linear; batch 32, sequence 100, char-rnn's striped batches with the state carried;
   AdamW 2e-3, gradient clipping 5, no dropout, no schedule), evaluated at every mark;
 - ``defaults``: ``rnn-tui train --headless`` with no options (open-ended), evaluated at every mark;
-- ``budget-M``: ``rnn-tui train --headless --max-minutes M`` for each mark M, evaluated at its end.
+- ``budget-M``: ``rnn-tui train --headless --max-minutes M`` for each mark M, evaluated at its end;
+- ``previous`` (with ``--previous``): the defaults before issue 14 (sequence 100, lr 4e-3, decay over
+  5,000 steps), to check that the new ones are no worse on corpora they were not tuned on.
 
 Time is training time (evaluations excluded, as rnn-tui counts it); the validation loss is in nats
 per character over the same last 10 % of the corpus for everyone. The table shows each contestant
@@ -15,6 +17,8 @@ at each mark and the margin of rnn-tui below the best plain loop, against the ta
     python -m benchmarks.learning_race                       # marks 1,2,3,5,10 minutes, ~1 hour
     python -m benchmarks.learning_race --marks 1,2,3 --rounds 2
     python -m benchmarks.learning_race --quick               # seconds, tiny models: checks it runs
+    python -m benchmarks.learning_race --corpus FILE --marks 3,10 --skip plain,budget --previous
+                                   # the defaults against the previous ones, on another corpus
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from benchmarks.common import hardware, table
 OPEN_TARGETS = {1: 0.03, 2: 0.03, 3: 0.04, 5: 0.04, 10: 0.04}
 BUDGET_TARGETS = {1: 0.04, 2: 0.04, 3: 0.05, 5: 0.05, 10: 0.05}
 PLAIN = ("plain-2x128", "plain-2x256")
+# the defaults before issue 14's tuning, for the check that the new ones are no worse on other corpora
+PREVIOUS_DEFAULTS = {"seq_len": 100, "lr": 4e-3, "decay_steps": 5000}
 
 
 # ----------------------------------------------------------------------------- contestants
@@ -84,16 +90,19 @@ def run_plain(corpus_path: str, hidden: int, marks_s: list[float], quick: bool) 
             emit(marks.pop(0), evaluate_plain(model, val_x, val_y), i)
 
 
-def run_rnn_tui(corpus_path: str, marks_s: list[float], budget_s: float | None, quick: bool) -> None:
-    """rnn-tui's own session, as ``rnn-tui train --headless`` runs it (no run directory)."""
+def run_rnn_tui(
+    corpus_path: str, marks_s: list[float], budget_s: float | None, quick: bool, options: dict | None = None
+) -> None:
+    """rnn-tui's own session, as ``rnn-tui train --headless`` runs it (no run directory), with
+    ``options`` on top of the defaults."""
     from rnn_tui.core import events as ev
     from rnn_tui.core.config import TrainConfig
     from rnn_tui.core.corpus import read_corpus
     from rnn_tui.core.session import Session
     from rnn_tui.core.trainer import Trainer
 
-    overrides: dict = {"sample_every_s": 1e9}  # samples are not training time: none here
-    if quick:
+    overrides: dict = {"sample_every_s": 1e9, **(options or {})}  # samples are not training time: none here
+    if quick:  # (the toy sizes replace the previous defaults' sequence length too: a smoke test)
         overrides.update(hidden=32, embed=8, batch_size=8, seq_len=16, eval_every=10**9)
     if budget_s is not None:
         overrides["max_minutes"] = budget_s / 60
@@ -151,8 +160,11 @@ def main() -> None:
     ap.add_argument("--marks", default="1,2,3,5,10", help="minutes of training at which to compare")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--corpus", default=None, help="default: the bundled Tiny Shakespeare")
-    ap.add_argument("--skip", default="", help="contestants to leave out, e.g. budget")
+    ap.add_argument("--skip", default="", help="contestants to leave out, e.g. budget,plain-2x256")
     ap.add_argument("--quick", action="store_true", help="seconds instead of minutes, tiny models")
+    ap.add_argument(
+        "--previous", action="store_true", help="also race the defaults before issue 14 (the check on other corpora)"
+    )
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--marks-s", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -166,6 +178,8 @@ def main() -> None:
             run_plain(args.corpus, 32 if args.quick else int(args.run[8:]), marks_s, args.quick)
         elif args.run == "defaults":
             run_rnn_tui(args.corpus, marks_s, None, args.quick)
+        elif args.run == "previous":
+            run_rnn_tui(args.corpus, marks_s, None, args.quick, PREVIOUS_DEFAULTS)
         else:
             run_rnn_tui(args.corpus, [], float(args.run.split("-", 1)[1]), args.quick)
         return
@@ -175,8 +189,9 @@ def main() -> None:
     marks_s = [m * unit for m in minutes]
     print(f"hardware: {hardware()}")
     print(f"corpus: {args.corpus}; marks: {', '.join(f'{m:g}' for m in minutes)} {'s' if args.quick else 'min'}")
-    names = [*PLAIN, "defaults", *(f"budget-{m:g}" for m in marks_s)]
-    names = [n for n in names if not any(n.startswith(s) for s in args.skip.split(",") if s)]
+    names = [*PLAIN, "defaults", *(["previous"] if args.previous else []), *(f"budget-{m:g}" for m in marks_s)]
+    skipped = [s for s in args.skip.split(",") if s]  # a name, or a kind: plain, budget
+    names = [n for n in names if not any(n == s or n.startswith(s + "-") for s in skipped)]
     results: dict[str, list[dict[float, float]]] = {n: [] for n in names}
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds}", flush=True)
@@ -193,42 +208,39 @@ def main() -> None:
             return math.nan, math.nan
         return statistics.median(vals), max(vals) - min(vals)
 
-    rows = []
+    def shown(value: float, spread: float | None = None) -> str:
+        return f"{value:.4f}" + ("" if spread is None else f" (±{spread / 2:.3f})")
+
+    # one column group per kind of contestant raced (a skipped one leaves no column of "nan")
+    has_plain = any(n in results for n in PLAIN)
+    has_budget = any(n.startswith("budget") for n in results)
+    rows: list[dict[str, str]] = []
     for m, mark in zip(minutes, marks_s):
-        plain = {n: at(n, mark)[0] for n in PLAIN if n in results}
-        best = min(plain.values()) if plain else math.nan
-        ours, spread = at("defaults", mark)
-        budget, bspread = at(f"budget-{mark:g}", mark)
         key = round(m) if not args.quick else m
-        rows.append(
-            [
-                f"{m:g} {'s' if args.quick else 'min'}",
-                *(f"{plain.get(n, math.nan):.4f}" for n in PLAIN),
-                f"{ours:.4f} (±{spread / 2:.3f})",
-                f"{best - ours:+.3f}",
-                f"≥ {OPEN_TARGETS.get(key, 0.04):.2f}",
-                f"{budget:.4f} (±{bspread / 2:.3f})",
-                f"{best - budget:+.3f}",
-                f"≥ {BUDGET_TARGETS.get(key, 0.05):.2f}",
-            ]
-        )
+        row = {"training time": f"{m:g} {'s' if args.quick else 'min'}"}
+        best = min((at(n, mark)[0] for n in PLAIN if n in results), default=math.nan)
+        row.update({n: shown(at(n, mark)[0]) for n in PLAIN if n in results})
+        ours, spread = at("defaults", mark)
+        if "defaults" in results:
+            row["rnn-tui defaults"] = shown(ours, spread)
+            if has_plain:
+                row["margin"] = f"{best - ours:+.3f}"
+                row["target"] = f"≥ {OPEN_TARGETS.get(key, 0.04):.2f}"
+        if has_budget:
+            budget, bspread = at(f"budget-{mark:g}", mark)
+            row["--max-minutes M"] = shown(budget, bspread)
+            if has_plain:
+                row["margin (M)"] = f"{best - budget:+.3f}"
+                row["target (M)"] = f"≥ {BUDGET_TARGETS.get(key, 0.05):.2f}"
+        if "previous" in results:
+            before, bspread = at("previous", mark)
+            row["previous defaults"] = shown(before, bspread)
+            row["previous - defaults"] = f"{before - ours:+.3f}"
+        rows.append(row)
     print()
     print(f"validation loss (nats/char), median of {args.rounds} round(s); margin = best plain loop - rnn-tui")
-    print(
-        table(
-            rows,
-            [
-                "training time",
-                *PLAIN,
-                "rnn-tui defaults",
-                "margin",
-                "target",
-                "--max-minutes M",
-                "margin (M)",
-                "target (M)",
-            ],
-        )
-    )
+    headers = list(rows[0])
+    print(table([[row.get(h, "") for h in headers] for row in rows], headers))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Rounds alternate between the two (this machine is noisy), and the ratio is taken per round.
 Prints chars/s, the ratio, and achieved GFLOP/s against the matmul peak measured in the same run.
 
-    python benchmarks/trainer_speed.py                 # 2x128, 2x256, 2x512 at batch 32, seq 100
+    python benchmarks/trainer_speed.py                 # 2x128, 2x256, 2x512 at batch 32, seq 50 (the default)
     python benchmarks/trainer_speed.py --sizes 256 --seconds 3 --rounds 1
 """
 
@@ -93,7 +93,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="128,256,512")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--seq", type=int, default=100)
+    ap.add_argument("--seq", type=int, default=50, help="default: the trainer's default sequence length")
     ap.add_argument("--embed", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rounds", type=int, default=3)

@@ -130,7 +130,6 @@ def main() -> None:
             hidden=args.hidden,
             layers=args.layers,
             batch_size=args.batch,
-            seq_len=100,
             device="cpu",
             sample_every_s=args.sample_every,
             eval_every=100_000,

@@ -1,5 +1,6 @@
 """The benchmark scripts run (at toy sizes); their figures are read by people, not asserted here."""
 
+import re
 import subprocess
 import sys
 
@@ -37,12 +38,26 @@ pytestmark = pytest.mark.slow  # every benchmark script, at toy sizes
         (["benchmarks.explorer_speed", "--quick"], "explorer open / closed"),
         (["benchmarks.big_corpus", "--size-mb", "2", "--modes", "char,byte", "--threads", "1"], "peak RSS"),
         (["benchmarks.ddp_cpu", "--hidden", "32", "--steps", "8", "--corpus-mb", "2"], "communication share"),
+        (["benchmarks.busy_machine", "--quick", "--hogs", "1"], "default / best fixed"),
     ],
 )
 def test_benchmark_script_runs(args, expect):
     proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert expect in proc.stdout
+
+
+def test_learning_race_runs_every_contestant_it_names():
+    args = ["--quick", "--marks", "1,2", "--skip", "plain-2x256", "--previous"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.learning_race", *args], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in ("plain-2x128", "defaults", "previous", "budget-1", "budget-2"):  # a loss at each of its marks
+        assert re.search(rf"^  {name}: .*\d\.\d{{4}}$", proc.stdout, re.M), (name, proc.stdout)
+    assert re.search(r"^  defaults: .*min \d\.\d{4}, .*min \d\.\d{4}$", proc.stdout, re.M)
+    table = proc.stdout.split("median of 1 round(s)", 1)[1]
+    assert "previous - defaults" in table and "plain-2x256" not in table and "nan" not in table
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_the_command_list_names_every_command():
 
 def test_defaults_are_shown_once_and_read_from_the_config():
     text = help_of("train")
-    for option, default in (("--hidden", "256"), ("--eval-every-minutes", "1"), ("--lr", "0.004")):
+    for option, default in (("--hidden", "256"), ("--eval-every-minutes", "1"), ("--lr", "0.006")):
         block = text[text.index(option) :]
         assert f"[default: {default}]" in block[:400], option
     assert text.count("[default: runs]") == 1

@@ -61,5 +61,5 @@ def test_a_corpus_too_short_for_one_batch_says_how_long_and_leaves_no_run(tmp_pa
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2 and "needs at least 3,201" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "needs at least 1,601" in proc.stderr and "Traceback" not in proc.stderr
     assert not runs.exists() or not any(runs.iterdir())

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import events as ev
+from .config import TrainConfig
 from .corpus import Vocab
 from .errors import CorpusError, RnnTuiError
 from .explore import Exploration, encode_probe, explore, newline_index, passage, probe_limit
@@ -228,7 +229,7 @@ def load_explorable(path: Path) -> Explorable:
         model=model,
         vocab=vocab,
         step=int(ck["step"]),
-        seq_len=int(cfg.get("seq_len", 100)),
+        seq_len=int(cfg.get("seq_len", TrainConfig().seq_len)),
         val_fraction=float(cfg.get("val_fraction", 0.1)),
         corpus=Path(corpus) if isinstance(corpus, str) and corpus else None,
         record={k: ck.get(k) for k in ("config", "best_val", "last_val")},

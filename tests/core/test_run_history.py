@@ -111,8 +111,8 @@ def test_twins_are_told_apart_by_name_and_a_fitted_decay_names_no_run(tmp_path):
     b = RunHistory(fake_run(tmp_path, "b", 10, hidden=96))
     c = RunHistory(fake_run(tmp_path, "c", 10, hidden=128, max_minutes=0.5, decay_steps=1234))
     assert describe_runs([a, b, c]) == [
-        "a · hidden 96 · decay 5000 · no time limit",
-        "b · hidden 96 · decay 5000 · no time limit",
+        "a · hidden 96 · decay 10000 · no time limit",
+        "b · hidden 96 · decay 10000 · no time limit",
         "hidden 128 · 0.5 min",
     ]
     # run names differ at their end (the time they started): that end comes first, so a legend
