@@ -38,9 +38,18 @@ def make_checkpoint(folder: Path) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        # ema_window=0: the raw weights, so these screens do not change with the averaging's defaults
+        # ema_window=0 (the raw weights) and a fixed decay: these screens do not change with the defaults
         cfg = tiny_config(
-            layers=2, hidden=32, embed=16, batch_size=16, seq_len=64, dropout=0.0, seed=7, lr=1e-2, ema_window=0.0
+            layers=2,
+            hidden=32,
+            embed=16,
+            batch_size=16,
+            seq_len=64,
+            dropout=0.0,
+            seed=7,
+            lr=1e-2,
+            ema_window=0.0,
+            decay_steps=5000,
         )
         trainer = Trainer(cfg, read_corpus(corpus_file), run=RunDir(folder / "run"))
         for _ in range(150):
