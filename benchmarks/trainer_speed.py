@@ -5,6 +5,10 @@ Prints chars/s, the ratio, and achieved GFLOP/s against the matmul peak measured
 
     python benchmarks/trainer_speed.py                 # 2x128, 2x256, 2x512 at batch 32, seq 50 (the default)
     python benchmarks/trainer_speed.py --sizes 256 --seconds 3 --rounds 1
+    python benchmarks/trainer_speed.py --precision fp32    # on a CPU with bf16 instructions: the fp32 path
+
+The plain loop computes in the precision the trainer chose (on a CPU with bf16 instructions, bf16
+autocast: core/precision.py), so the ratio is the trainer's overhead, not the precision's gain.
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ class PlainLSTM(nn.Module):
         return self.head(out), state
 
 
-def plain_step(model: PlainLSTM, opt: torch.optim.Optimizer, x, y, state):
+def plain_step(model: PlainLSTM, opt: torch.optim.Optimizer, x, y, state, autocast: torch.dtype | None = None):
     """One step as a person writes it by hand: forward, loss, backward, clip, update, the loss
-    read every step. The carried state, detached."""
-    logits, state = model(x, state)
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    read every step. The carried state, detached. ``autocast``: a lower precision to compute in."""
+    with torch.autocast("cpu", dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -49,7 +54,7 @@ def plain_step(model: PlainLSTM, opt: torch.optim.Optimizer, x, y, state):
     return tuple(s.detach() for s in state)
 
 
-def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
+def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds, precision: str) -> float:
     """The loop a person would write by hand: chars/s over ``seconds``."""
     train, _ = corpus.split(0.1)
     batches = StripedBatches(train, batch, seq)
@@ -57,9 +62,10 @@ def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     state, i, n = None, 0, 0
     t0 = None
+    autocast = torch.bfloat16 if precision == "bf16" else None
     while True:
         x, y = batches.get(i % len(batches))
-        state = plain_step(model, opt, x, y, state)
+        state = plain_step(model, opt, x, y, state, autocast)
         i += 1
         if i == 3:
             t0 = time.perf_counter()  # after warm-up
@@ -69,12 +75,23 @@ def plain_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
                 return n * batch * seq / (time.perf_counter() - t0)
 
 
-def trainer_loop(corpus, layers, hidden, embed, batch, seq, seconds) -> float:
+def build_trainer(corpus, layers, hidden, embed, batch, seq, precision: str) -> Trainer:
     # dropout 0 like the plain loop: the same model, the same work
     cfg = TrainConfig(
-        layers=layers, hidden=hidden, embed=embed, batch_size=batch, seq_len=seq, dropout=0.0, device="cpu"
+        layers=layers,
+        hidden=hidden,
+        embed=embed,
+        batch_size=batch,
+        seq_len=seq,
+        dropout=0.0,
+        device="cpu",
+        precision=precision,
     )
-    trainer = Trainer(cfg, corpus)
+    return Trainer(cfg, corpus)
+
+
+def trainer_loop(corpus, layers, hidden, embed, batch, seq, seconds, precision: str) -> float:
+    trainer = build_trainer(corpus, layers, hidden, embed, batch, seq, precision)
     for _ in range(3):
         trainer.train_step()
     trainer.collect()
@@ -97,9 +114,13 @@ def main() -> None:
     ap.add_argument("--embed", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     args = ap.parse_args()
     corpus = read_corpus(bundled_corpora()["tinyshakespeare"])
     print(f"hardware: {hardware()}")
+    # what the trainer computes in here (auto: by the CPU's features); the plain loop does the same
+    chosen = build_trainer(corpus, 1, 8, 8, 2, 8, args.precision).precision
+    print(f"precision: {chosen.name} ({chosen.reason})")
     peak = matmul_peak_gflops()
     print(f"matmul peak (1024x1024 fp32): {peak:.0f} GFLOP/s")
     rows = []
@@ -112,7 +133,7 @@ def main() -> None:
                 pair.reverse()
             got = {}
             for name, fn in pair:
-                got[name] = fn(corpus, args.layers, hidden, args.embed, args.batch, args.seq, args.seconds)
+                got[name] = fn(corpus, args.layers, hidden, args.embed, args.batch, args.seq, args.seconds, chosen.name)
             plain.append(got["plain"])
             ours.append(got["rnn-tui"])
             ratios.append(got["rnn-tui"] / got["plain"])

@@ -22,6 +22,14 @@ TINY_ARGS = (
 )
 
 
+def cpu_auto_precision() -> str:
+    """What ``--precision auto`` trains an LSTM in on this machine's CPU (core/precision.py):
+    bf16 where the CPU has bf16 instructions, else fp32. Tests run on both kinds of machine."""
+    from rnn_tui.core.precision import cpu_has_bf16
+
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
 def tiny_config(**kw):
     from rnn_tui.core.config import TrainConfig
 

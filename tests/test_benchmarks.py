@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from tests.helpers import cpu_auto_precision
+
 pytestmark = pytest.mark.slow  # every benchmark script, at toy sizes
 
 
@@ -105,12 +107,14 @@ def test_gpu_smoke_runs_or_says_it_needs_cuda():
         assert "--precision auto picks" in proc.stdout and "plain loop chars/s" in proc.stdout
     else:
         assert "gpu_smoke needs a CUDA GPU" in proc.stdout and "skipped: no CUDA GPU" in proc.stdout
-    # the script itself, on the CPU at a toy size: fp32 measured, the others say why they cannot run
+    # the script itself, on the CPU at a toy size: fp32 measured (and bf16 on a CPU with bf16
+    # instructions), the others say why they cannot run
     toy = ["--device", "cpu", "--hidden", "32", "--batch", "4", "--seq", "16", "--layers", "1"]
     proc = subprocess.run([*smoke, *toy], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "--precision auto picks fp32" in proc.stdout
-    assert proc.stdout.count("does not run: --precision") == 2 and "| fp32 " in proc.stdout
+    auto = cpu_auto_precision()
+    assert f"--precision auto picks {auto}" in proc.stdout
+    assert proc.stdout.count("does not run: --precision") == (1 if auto == "bf16" else 2) and "| fp32 " in proc.stdout
 
 
 def test_the_gpu_script_runs_or_says_it_needs_cuda():

@@ -22,7 +22,7 @@ from . import events as ev
 from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
 from .explorer import Explorer
 from .gpus import GpuMonitor
-from .trainer import StepRecord, Trainer
+from .trainer import BUDGET_DECAY_SHARE, StepRecord, Trainer
 
 
 class Inbox(Protocol):
@@ -569,8 +569,8 @@ class Session:
             self.emit(
                 ev.Notice(
                     "info",
-                    f"the learning rate decays over the {cfg.max_minutes:g}-minute budget of "
-                    "training time, whatever the machine's load",
+                    f"the learning rate decays over the last {BUDGET_DECAY_SHARE:.0%} of the "
+                    f"{cfg.max_minutes:g}-minute budget of training time, whatever the machine's load",
                 )
             )
         path = None

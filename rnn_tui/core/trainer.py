@@ -53,7 +53,15 @@ from .model import (
     training_bytes,
     zero_state,
 )
-from .precision import ModelProbe, Precision, apply_precision, choose_precision, loss_scaler, tf32_available
+from .precision import (
+    ModelProbe,
+    Precision,
+    apply_precision,
+    choose_precision,
+    cpu_has_bf16,
+    loss_scaler,
+    tf32_available,
+)
 from .runs import RunDir
 from .sampling import Sample, generate
 from .threads import ThreadTuner, usable_cores
@@ -109,14 +117,19 @@ def check_memory(model_cfg: ModelConfig, batch: int, seq_len: int, device: torch
 
 
 WARMUP_SHARE = 0.1  # of a time budget: the longest its warm-up may take
+# A time budget holds the peak rate and decays over its last 30 %: the averaged weights
+# (--ema-window) already smooth the noise a long decay would, and a 1-minute budget decayed over
+# the whole minute ended 0.03 nats above one that held the peak for 70 % of it (issue 14).
+BUDGET_DECAY_SHARE = 0.3
 
 
 def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
     """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` over the run, then flat.
 
     The decay follows ``progress`` (0 to 1) when given: a time budget's share already trained
-    (see ``Trainer.time_budgeted``). Otherwise it is a pure function of the step (over
-    ``--max-steps``, else ``--decay-steps``), so a resumed run follows exactly the same schedule.
+    (see ``Trainer.time_budgeted``); the rate then holds its peak until ``BUDGET_DECAY_SHARE`` of
+    the budget is left. Otherwise it is a pure function of the step (over ``--max-steps``, else
+    ``--decay-steps``), so a resumed run follows exactly the same schedule.
     With a time budget the warm-up also ends by ``WARMUP_SHARE`` of it: on a slow machine its
     steps could be the whole budget, which would then end at the peak rate, never decayed.
     """
@@ -124,6 +137,7 @@ def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
         t = min(1.0, max(0.0, progress))
         if cfg.warmup_steps and step < cfg.warmup_steps and t < WARMUP_SHARE:
             return cfg.lr * max((step + 1) / cfg.warmup_steps, t / WARMUP_SHARE)
+        t = max(0.0, (t - (1 - BUDGET_DECAY_SHARE)) / BUDGET_DECAY_SHARE)
     elif cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     else:
@@ -217,8 +231,10 @@ class Trainer:
                 ModelProbe(self.model, self.vocab.size, cfg.seq_len),
                 tf32_available=tf32_available(self.device),
                 cell=cfg.cell,
+                cpu_bf16=self.device.type == "cpu" and cpu_has_bf16(),
             )
             apply_precision(self.precision)
+            self.model.head_in_fp32 = self.device.type == "cpu"  # see CharRNN.head_in_fp32
             self.autocast_dtype = self.precision.autocast or torch.bfloat16
             self.autocast_on = self.precision.autocast is not None
             # With loss scaling the optimiser is fused: the scaler then hands it the overflow flag
@@ -384,6 +400,10 @@ class Trainer:
         rows = self.val_x.size(0)
         chunk = max(1, min(chunk, EVAL_LOGITS // max(1, rows * self.vocab.size)))
         model = self.eval_model
+        # A GPU evaluates in its training precision; a CPU in fp32, as it samples: the loss is that
+        # of the weights a checkpoint holds, measured the same way whatever the CPU (it costs
+        # little there, evaluations are a small share of the time and outside the training time).
+        eval_autocast = self.autocast_on and self.device.type != "cpu"
         was_training = model.training
         model.eval()
         try:
@@ -394,7 +414,7 @@ class Trainer:
                 if on_progress is not None:
                     on_progress(a / columns)
                 x, y = x_all[:, a : a + chunk], y_all[:, a : a + chunk]
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_on):
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=eval_autocast):
                     logits, state = model(x, state)
                 total += F.cross_entropy(
                     logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum"

@@ -8,7 +8,7 @@ import torch
 
 from rnn_tui.core.errors import ConfigError
 from rnn_tui.core.model import CharRNN, ModelConfig
-from rnn_tui.core.precision import ModelProbe, Precision, ProbeFailed, choose_precision, fp32
+from rnn_tui.core.precision import ModelProbe, Precision, ProbeFailed, choose_precision, cpu_has_bf16, fp32
 from tests.helpers import assert_clean_error, rnn_tui
 
 BF16_LSTM_ERROR = "\"_thnn_fused_lstm_cell_cuda\" not implemented for 'BFloat16'"
@@ -96,15 +96,59 @@ def test_running_out_of_memory_in_the_probe_is_not_a_verdict_on_the_precision():
         choose_precision("auto", "cuda", probe)
 
 
-@pytest.mark.parametrize("device", ["cpu", "mps"])
-def test_cpu_and_mps_train_in_fp32_without_a_probe(device):
+def test_mps_trains_in_fp32_without_a_probe():
     probe = FakeProbe()
-    p = choose_precision("auto", device, probe, tf32_available=True)
+    p = choose_precision("auto", "mps", probe, tf32_available=True, cpu_bf16=True)
     assert (p.name, p.autocast, p.loss_scaling, p.tf32) == ("fp32", None, False, False)
-    assert p.reason == "mixed precision is used on CUDA only" and probe.tried == []
+    assert p.reason == "mixed precision is used on CUDA and CPUs only" and probe.tried == []
     for asked in ("bf16", "fp16"):
         with pytest.raises(ConfigError, match=f"--precision {asked} needs a CUDA GPU .* use --precision auto or fp32"):
-            choose_precision(asked, device, probe)
+            choose_precision(asked, "mps", probe)
+
+
+def test_a_cpu_with_bf16_instructions_trains_an_lstm_in_bf16_once_probed():
+    probe = FakeProbe()
+    p = choose_precision("auto", "cpu", probe, cpu_bf16=True)
+    assert (p.name, p.autocast, p.loss_scaling, p.tf32) == ("bf16", torch.bfloat16, False, False)
+    assert p.reason == "bf16 LSTM on this CPU's bf16 instructions (probed)" and probe.tried == ["bf16"]
+    assert choose_precision("bf16", "cpu", FakeProbe(), cpu_bf16=True).name == "bf16"
+
+
+def test_a_cpu_without_bf16_instructions_or_a_cell_without_a_bf16_path_trains_in_fp32_unprobed():
+    for cpu_bf16, cell, why in [
+        (False, "lstm", "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"),
+        (True, "gru", "a CPU speeds up LSTMs only in bf16, not GRUs"),
+    ]:
+        probe = FakeProbe()
+        p = choose_precision("auto", "cpu", probe, cpu_bf16=cpu_bf16, cell=cell)
+        assert (p.name, p.autocast, p.reason, probe.tried) == ("fp32", None, why, [])
+        with pytest.raises(ConfigError) as refused:  # asked for: one line saying why not
+            choose_precision("bf16", "cpu", probe, cpu_bf16=cpu_bf16, cell=cell)
+        assert str(refused.value) == f"--precision bf16 on a CPU: {why}; use --precision auto or fp32"
+
+
+def test_a_cpu_whose_bf16_probe_fails_trains_in_fp32_and_says_why():
+    probe = FakeProbe(bf16=RuntimeError("could not create a primitive descriptor for an LSTM forward\nmore"))
+    p = choose_precision("auto", "cpu", probe, cpu_bf16=True)
+    assert p.name == "fp32" and p.reason == "bf16 LSTM not supported by this torch/oneDNN: using fp32"
+    assert p.detail == "could not create a primitive descriptor for an LSTM forward"
+    with pytest.raises(
+        ConfigError, match=r"^--precision bf16: bf16 LSTM not supported .* use --precision auto or fp32$"
+    ):
+        choose_precision("bf16", "cpu", probe, cpu_bf16=True)
+    assert (
+        choose_precision("auto", "cpu", FakeProbe(bf16=ProbeFailed("gave non-finite values")), cpu_bf16=True).name
+        == "fp32"
+    )
+
+
+def test_fp16_on_a_cpu_is_refused_and_fp32_is_taken_as_asked():
+    with pytest.raises(ConfigError, match=r"^--precision fp16 needs a CUDA GPU .* use --precision auto, bf16 or fp32$"):
+        choose_precision("fp16", "cpu", FakeProbe(), cpu_bf16=True)
+    with pytest.raises(ConfigError, match=r"^--precision fp16 needs a CUDA GPU .* use --precision auto or fp32$"):
+        choose_precision("fp16", "cpu", FakeProbe(), cpu_bf16=False)
+    probe = FakeProbe()
+    assert choose_precision("fp32", "cpu", probe, cpu_bf16=True) == fp32("as asked") and probe.tried == []
 
 
 def test_the_real_probe_trains_one_step_and_leaves_no_trace():
@@ -141,10 +185,16 @@ def test_the_choice_is_said_once_and_recorded_in_config_json(small_corpus, tmp_p
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("precision: fp32 (mixed precision is used on CUDA only)") == 1
+    # this machine's CPU decides (core/precision.py): bf16 with bf16 instructions, else fp32
+    expected = (
+        "bf16 (bf16 LSTM on this CPU's bf16 instructions (probed))"
+        if cpu_has_bf16()
+        else ("fp32 (this CPU has no bf16 instructions (AVX512-BF16 or AMX))")
+    )
+    assert proc.stdout.count(f"precision: {expected}") == 1, proc.stdout
     (config,) = tmp_path.glob("*/config.json")
     record = json.loads(config.read_text())
-    assert record["precision"]["name"] == "fp32" and record["config"]["precision"] == "auto"
+    assert record["precision"]["name"] == expected[:4] and record["config"]["precision"] == "auto"
 
 
 @pytest.mark.slow
@@ -152,7 +202,10 @@ def test_the_choice_is_said_once_and_recorded_in_config_json(small_corpus, tmp_p
     "args, words",
     [
         (["--precision", "fp8"], ["--precision must be one of auto, bf16, fp16, fp32"]),
-        (["--precision", "fp16", "--device", "cpu"], ["--precision fp16 needs a CUDA GPU", "auto or fp32"]),
+        (
+            ["--precision", "fp16", "--device", "cpu"],
+            ["--precision fp16 needs a CUDA GPU", "use --precision auto", "or fp32"],
+        ),
     ],
 )
 def test_a_precision_that_cannot_run_is_one_clean_line(small_corpus, tmp_path, args, words):

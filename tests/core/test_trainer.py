@@ -246,12 +246,15 @@ def test_a_resumed_time_budget_continues_its_decay(small_corpus, tmp_path):
     assert back.schedule_progress == 0.5 and back.lr == pytest.approx(t.lr)
 
 
-def test_a_time_budget_ends_its_warm_up_by_a_tenth_of_the_budget_and_decays_to_the_floor():
+def test_a_time_budget_ends_its_warm_up_by_a_tenth_of_the_budget_holds_the_peak_and_decays_to_the_floor():
     """On a slow machine a budget may end before warmup_steps: the warm-up then ends by 10 % of
     the budget, and the run still decays to the floor (it used to end at the peak rate)."""
     cfg = tiny_config(lr=1e-2, warmup_steps=100, max_minutes=1.0, min_lr_ratio=0.1)
     assert lr_at(0, cfg, progress=0.0) == pytest.approx(1e-4)  # steps still warm up from the start
     assert lr_at(5, cfg, progress=0.05) == pytest.approx(0.5e-2)  # half the warm-up's time: half the rate
-    assert lr_at(10, cfg, progress=0.1) == pytest.approx(1e-3 + 0.5 * 0.9e-2 * (1 + math.cos(0.1 * math.pi)))
+    # then the peak, held until the last 30 % of the budget (BUDGET_DECAY_SHARE), which decays
+    assert lr_at(10, cfg, progress=0.1) == lr_at(200, cfg, progress=0.7) == pytest.approx(1e-2)
+    assert lr_at(300, cfg, progress=0.85) == pytest.approx(0.55e-2)  # half way down the cosine
+    assert lr_at(300, cfg, progress=0.85 + 0.15 * (1 - math.cos(0.5 * math.pi))) < 0.55e-2
     assert lr_at(20, cfg, progress=1.0) == pytest.approx(1e-3)  # still inside warmup_steps: at the floor
     assert lr_at(50, cfg, progress=0.01) == pytest.approx(0.51e-2)  # a fast machine: by the steps
