@@ -183,7 +183,7 @@ def train(
     precision: Optional[str] = config_option(
         "precision",
         "auto, bf16, fp16 or fp32. auto, on CUDA: bf16 if the model runs in it, else fp16 with loss "
-        "scaling, else fp32 (TF32); elsewhere fp32.",
+        "scaling, else fp32 (TF32); on a CPU with AVX512-BF16 or AMX, bf16 for an LSTM; elsewhere fp32.",
         RUN,
     ),
     threads: Optional[int] = config_option("threads", "CPU threads for torch.", RUN),

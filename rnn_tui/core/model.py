@@ -65,10 +65,11 @@ def zero_state(cfg: ModelConfig, batch: int, device: torch.device | str) -> Stat
     return (z(), z()) if cfg.cell == "lstm" else z()
 
 
-def detach_state(state: State) -> State:
+def detach_state(state: State, dtype: torch.dtype | None = None) -> State:
+    """``state`` cut from its graph (and in ``dtype`` when given)."""
     if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)  # type: ignore[return-value]
-    return state.detach()
+        return tuple(s.detach().to(dtype) if dtype else s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach().to(dtype) if dtype else state.detach()
 
 
 def state_tensors(state: State) -> list[torch.Tensor]:

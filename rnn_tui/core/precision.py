@@ -132,22 +132,22 @@ def choose_cpu_precision(requested: str, probe: Probe, *, cpu_bf16: bool, cell: 
         raise ConfigError(f"--precision fp16 needs a CUDA GPU (this run is on a CPU); use --precision {others}")
     why_not = None
     if not cpu_bf16:
-        why_not = "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"
+        why_not = "this CPU has no bf16 instructions: AVX512-BF16 or AMX"
     elif cell != "lstm":
-        why_not = f"a CPU speeds up LSTMs only in bf16, not {model}s"
+        why_not = f"bf16 speeds up only LSTMs on a CPU, not {model}s"
     if requested == "bf16":
         if why_not is not None:
             raise ConfigError(f"--precision bf16 on a CPU: {why_not}; use --precision auto or fp32")
         failure = try_probe(probe, bf16(""), model, "torch/oneDNN")
         if failure is not None:
             raise ConfigError(f"--precision bf16: {failure[0]} ({failure[1]}); use --precision auto or fp32")
-        return bf16("as asked (probed)")
+        return bf16("as asked, probed")
     if why_not is not None:
         return fp32(why_not)
     failure = try_probe(probe, bf16(""), model, "torch/oneDNN")
     if failure is not None:
         return fp32(f"{failure[0]}: using fp32", detail=failure[1])
-    return bf16(f"bf16 {model} on this CPU's bf16 instructions (probed)")
+    return bf16(f"{model} on this CPU's bf16 instructions, probed")
 
 
 def cpu_has_bf16() -> bool:

@@ -356,7 +356,9 @@ class Trainer:
         if self.ema_model is not None:
             with torch.no_grad():
                 torch._foreach_lerp_(self._ema_params, self._params, 1.0 - self.ema_decay(self.step + 1))
-        self.hidden = detach_state(state)
+        # carried in fp32 whatever autocast computed it in (a lossless round trip from bf16), so a
+        # checkpoint's state resumes in any precision
+        self.hidden = detach_state(state, torch.float32)
         self.step += 1
         self.tokens += self.chars_per_step
         self.batch_index += 1
@@ -571,7 +573,8 @@ class Trainer:
     def _load_hidden(self, ck: dict, own: bool) -> None:
         """The carried hidden state: this process's rows of the checkpoint's global batch when the
         streams are cut the same way; else a zero state, said in ``resume_note``."""
-        hidden = [t.to(self.device) for t in ck["hidden"]]
+        # fp32 whatever the checkpoint's precision (one from a bf16 run before the state was kept in fp32)
+        hidden = [t.to(self.device, torch.float32) for t in ck["hidden"]]
         layers, rows, width = self.cfg.layers, self.cfg.batch_size, self.cfg.hidden
         if own:
             if all(tuple(h.shape) == (layers, rows, width) for h in hidden):

@@ -19,6 +19,7 @@ from rnn_tui.core import checkpoint as ckpt_io
 from rnn_tui.core import events as ev
 from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.errors import ConfigError
+from rnn_tui.core.model import state_tensors
 from rnn_tui.core.precision import bf16, fp16, fp32
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import Session
@@ -208,3 +209,44 @@ def test_a_scaler_that_keeps_skipping_is_divergence(small_corpus, tmp_path):
     )
     assert f"went back to step {last_good}" in warning  # before the run of skipped steps, not inside it
     assert t.lr_scale == 0.5
+
+
+def test_a_checkpoint_whose_carried_state_is_bf16_resumes_in_fp32(small_corpus, tmp_path):
+    """A bf16 run on one CPU resumed on another without bf16 instructions (or with --precision
+    fp32): the carried hidden state saved in bf16 (as runs of the first CPU bf16 build did) used
+    to crash the fp32 LSTM in oneDNN at the first step."""
+    t = make(small_corpus, tmp_path / "run", precision=fp32("test"))
+    for _ in range(3):
+        t.train_step()
+    t.collect()
+    t.run.write_config(t.config_record())
+    path = t.save("manual")
+    ck = ckpt_io.load(path)
+    ck["hidden"] = [h.to(torch.bfloat16) for h in ck["hidden"]]
+    ckpt_io.save_atomic(ck, path)
+    resumed = build_trainer(
+        TrainRequest(resume=str(path), overrides={"precision": "fp32"}, corpus_file=small_corpus, runs_dir=tmp_path)
+    )
+    assert all(h.dtype == torch.float32 for h in state_tensors(resumed.hidden))
+    resumed.train_step()
+    (row,) = resumed.collect()
+    assert row.step == 4 and row.loss == row.loss
+
+
+@pytest.mark.skipif(cpu_auto_precision() != "bf16", reason="this CPU has no bf16 instructions")
+def test_a_bf16_run_on_a_cpu_carries_and_saves_its_state_in_fp32_and_resumes_in_fp32(small_corpus, tmp_path):
+    t = Trainer(tiny_config(), read_corpus(small_corpus), run=RunDir(tmp_path / "run"))
+    assert t.precision.name == "bf16" and t.model.head_in_fp32
+    for _ in range(3):
+        t.train_step()
+    t.collect()
+    assert all(h.dtype == torch.float32 for h in state_tensors(t.hidden))
+    t.run.write_config(t.config_record())
+    path = t.save("manual")
+    assert all(h.dtype == torch.float32 for h in ckpt_io.load(path)["hidden"])
+    request = TrainRequest(resume=str(path), overrides={"precision": "fp32"}, corpus_file=small_corpus)
+    resumed = build_trainer(request)
+    assert resumed.precision.name == "fp32"
+    resumed.train_step()
+    (row,) = resumed.collect()
+    assert row.step == 4 and row.loss == row.loss

@@ -110,14 +110,14 @@ def test_a_cpu_with_bf16_instructions_trains_an_lstm_in_bf16_once_probed():
     probe = FakeProbe()
     p = choose_precision("auto", "cpu", probe, cpu_bf16=True)
     assert (p.name, p.autocast, p.loss_scaling, p.tf32) == ("bf16", torch.bfloat16, False, False)
-    assert p.reason == "bf16 LSTM on this CPU's bf16 instructions (probed)" and probe.tried == ["bf16"]
+    assert p.reason == "LSTM on this CPU's bf16 instructions, probed" and probe.tried == ["bf16"]
     assert choose_precision("bf16", "cpu", FakeProbe(), cpu_bf16=True).name == "bf16"
 
 
 def test_a_cpu_without_bf16_instructions_or_a_cell_without_a_bf16_path_trains_in_fp32_unprobed():
     for cpu_bf16, cell, why in [
-        (False, "lstm", "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"),
-        (True, "gru", "a CPU speeds up LSTMs only in bf16, not GRUs"),
+        (False, "lstm", "this CPU has no bf16 instructions: AVX512-BF16 or AMX"),
+        (True, "gru", "bf16 speeds up only LSTMs on a CPU, not GRUs"),
     ]:
         probe = FakeProbe()
         p = choose_precision("auto", "cpu", probe, cpu_bf16=cpu_bf16, cell=cell)
@@ -187,9 +187,9 @@ def test_the_choice_is_said_once_and_recorded_in_config_json(small_corpus, tmp_p
     assert proc.returncode == 0, proc.stderr
     # this machine's CPU decides (core/precision.py): bf16 with bf16 instructions, else fp32
     expected = (
-        "bf16 (bf16 LSTM on this CPU's bf16 instructions (probed))"
+        "bf16 (LSTM on this CPU's bf16 instructions, probed)"
         if cpu_has_bf16()
-        else ("fp32 (this CPU has no bf16 instructions (AVX512-BF16 or AMX))")
+        else ("fp32 (this CPU has no bf16 instructions: AVX512-BF16 or AMX)")
     )
     assert proc.stdout.count(f"precision: {expected}") == 1, proc.stdout
     (config,) = tmp_path.glob("*/config.json")

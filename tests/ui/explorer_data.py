@@ -38,8 +38,10 @@ def make_checkpoint(folder: Path) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        # ema_window=0 (the raw weights) and a fixed decay: these screens do not change with the defaults
+        # ema_window=0 (the raw weights), a fixed decay and fp32: these screens do not change with
+        # the defaults, nor with the CPU (one with bf16 instructions would train in bf16 otherwise)
         cfg = tiny_config(
+            precision="fp32",
             layers=2,
             hidden=32,
             embed=16,
