@@ -217,6 +217,8 @@ class Trainer:
         check_memory(self.model_cfg, cfg.batch_size, cfg.seq_len, self.device)
         with out_of_memory_as_error():
             self.model = CharRNN(self.model_cfg).to(self.device)
+            # before the precision's probe, so the probe tries the model as it will train
+            self.model.head_in_fp32 = self.device.type == "cpu"  # see CharRNN.head_in_fp32
             # The averaged model: evaluations, samples and checkpoints' readers use it (see ema_decay).
             self.ema_model: CharRNN | None = None
             if cfg.ema_window > 0:
@@ -234,7 +236,6 @@ class Trainer:
                 cpu_bf16=self.device.type == "cpu" and cpu_has_bf16(),
             )
             apply_precision(self.precision)
-            self.model.head_in_fp32 = self.device.type == "cpu"  # see CharRNN.head_in_fp32
             self.autocast_dtype = self.precision.autocast or torch.bfloat16
             self.autocast_on = self.precision.autocast is not None
             # With loss scaling the optimiser is fused: the scaler then hands it the overflow flag
