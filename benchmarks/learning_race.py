@@ -19,13 +19,21 @@ at each mark and the margin of rnn-tui below the best plain loop, against the ta
     python -m benchmarks.learning_race --quick               # seconds, tiny models: checks it runs
     python -m benchmarks.learning_race --corpus FILE --marks 3,10 --skip plain,budget --previous
                                    # the defaults against the previous ones, on another corpus
+    python -m benchmarks.learning_race --jobs 2 --rounds 2   # two at a time, one core each
+
+``--jobs N`` runs N contestants at a time, each pinned to its own core with one thread: a round
+takes about 1/N of the time, and every contestant still trains under the same conditions (one
+core of the same machine), so rounds are cheap enough to count the spread. The figures are then
+one-thread figures, lower than a whole machine's.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
+import os
 import queue
 import statistics
 import subprocess
@@ -61,8 +69,11 @@ def evaluate_plain(model, val_x, val_y, chunk: int = 512) -> float:
     return total / count
 
 
-def run_plain(corpus_path: str, hidden: int, marks_s: list[float], quick: bool) -> None:
+def run_plain(corpus_path: str, hidden: int, marks_s: list[float], quick: bool, threads: int | None = None) -> None:
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from benchmarks.trainer_speed import PlainLSTM, plain_step
     from rnn_tui.core.batches import StripedBatches, eval_rows
@@ -130,19 +141,26 @@ def emit(mark_s: float, val: float, step: int) -> None:
 # ----------------------------------------------------------------------------- the race
 
 
-def contest(name: str, corpus: str, marks_s: list[float], quick: bool) -> dict[float, float]:
-    """Run one contestant in a fresh process; its validation loss at each mark (seconds)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "benchmarks.learning_race",
-        "--run",
-        name,
-        "--corpus",
-        corpus,
-        "--marks-s",
-        ",".join(map(str, marks_s)),
-    ] + (["--quick"] if quick else [])
+def contest(name: str, corpus: str, marks_s: list[float], quick: bool, core: int | None = None) -> dict[float, float]:
+    """Run one contestant in a fresh process; its validation loss at each mark (seconds).
+    ``core``: pinned to that CPU core, with one thread."""
+    pin = ["taskset", "-c", str(core)] if core is not None else []
+    cmd = (
+        [
+            *pin,
+            sys.executable,
+            "-m",
+            "benchmarks.learning_race",
+            "--run",
+            name,
+            "--corpus",
+            corpus,
+            "--marks-s",
+            ",".join(map(str, marks_s)),
+        ]
+        + (["--quick"] if quick else [])
+        + (["--threads", "1"] if core is not None else [])
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stderr}")
@@ -165,7 +183,11 @@ def main() -> None:
     ap.add_argument(
         "--previous", action="store_true", help="also race the defaults before issue 14 (the check on other corpora)"
     )
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="contestants at a time, each on its own core with one thread (default 1)"
+    )
     ap.add_argument("--run", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--marks-s", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.corpus is None:
@@ -175,31 +197,52 @@ def main() -> None:
     if args.run:  # one contestant, in this process
         marks_s = [float(m) for m in args.marks_s.split(",")]
         if args.run.startswith("plain-2x"):
-            run_plain(args.corpus, 32 if args.quick else int(args.run[8:]), marks_s, args.quick)
-        elif args.run == "defaults":
-            run_rnn_tui(args.corpus, marks_s, None, args.quick)
+            run_plain(args.corpus, 32 if args.quick else int(args.run[8:]), marks_s, args.quick, args.threads)
+            return
+        threads = {"threads": args.threads} if args.threads else {}
+        if args.run == "defaults":
+            run_rnn_tui(args.corpus, marks_s, None, args.quick, threads)
         elif args.run == "previous":
-            run_rnn_tui(args.corpus, marks_s, None, args.quick, PREVIOUS_DEFAULTS)
+            run_rnn_tui(args.corpus, marks_s, None, args.quick, {**PREVIOUS_DEFAULTS, **threads})
         else:
-            run_rnn_tui(args.corpus, [], float(args.run.split("-", 1)[1]), args.quick)
+            run_rnn_tui(args.corpus, [], float(args.run.split("-", 1)[1]), args.quick, threads)
         return
+    cores = sorted(os.sched_getaffinity(0))
+    if not 1 <= args.jobs <= len(cores):
+        raise SystemExit(f"--jobs must be 1 to {len(cores)}, the cores this process may use (got {args.jobs})")
 
     minutes = [float(m) for m in args.marks.split(",")]
     unit = 1.0 if args.quick else 60.0  # --quick: the marks are seconds
     marks_s = [m * unit for m in minutes]
-    print(f"hardware: {hardware()}")
+    print(
+        f"hardware: {hardware()}"
+        + (f"; {args.jobs} contestants at a time, one core and thread each" if args.jobs > 1 else "")
+    )
     print(f"corpus: {args.corpus}; marks: {', '.join(f'{m:g}' for m in minutes)} {'s' if args.quick else 'min'}")
     names = [*PLAIN, "defaults", *(["previous"] if args.previous else []), *(f"budget-{m:g}" for m in marks_s)]
     skipped = [s for s in args.skip.split(",") if s]  # a name, or a kind: plain, budget
     names = [n for n in names if not any(n == s or n.startswith(s + "-") for s in skipped)]
     results: dict[str, list[dict[float, float]]] = {n: [] for n in names}
+    free: queue.Queue[int] = queue.Queue()  # the cores not in use (--jobs > 1)
+    for core in cores[: args.jobs]:
+        free.put(core)
+
+    def one(name: str) -> dict[float, float]:
+        own = [float(name.split("-", 1)[1])] if name.startswith("budget") else marks_s
+        if args.jobs == 1:
+            return contest(name, args.corpus, own, args.quick)
+        core = free.get()
+        try:
+            return contest(name, args.corpus, own, args.quick, core)
+        finally:
+            free.put(core)
+
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds}", flush=True)
-        for name in names if r % 2 == 0 else list(reversed(names)):
-            got = contest(
-                name, args.corpus, [float(name.split("-", 1)[1])] if name.startswith("budget") else marks_s, args.quick
-            )
-            results[name].append(got)
+        order = names if r % 2 == 0 else list(reversed(names))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            for name, got in zip(order, pool.map(one, order)):
+                results[name].append(got)
 
     def at(name: str, mark: float) -> tuple[float, float]:
         """Median over rounds and spread (max - min) of a contestant's loss at a mark."""

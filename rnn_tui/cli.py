@@ -157,7 +157,15 @@ def train(
     layers: Optional[int] = config_option("layers", "Recurrent layers.", MODEL),
     hidden: Optional[int] = config_option("hidden", "Units per layer.", MODEL),
     embed: Optional[int] = config_option("embed", "Embedding size.", MODEL),
-    dropout: Optional[float] = config_option("dropout", "Dropout between layers and before the output.", MODEL),
+    dropout: Optional[float] = config_option(
+        "dropout", "Dropout between layers and before the output (alone: fixed, as in char-rnn).", MODEL
+    ),
+    late_dropout: Optional[float] = config_option(
+        "late_dropout",
+        "The dropout rises to this from the 10th to the 30th pass over the text, when higher "
+        "(a small text is memorised by then).",
+        MODEL,
+    ),
     lr: Optional[float] = config_option("lr", "Peak learning rate (AdamW).", OPT),
     warmup_steps: Optional[int] = config_option("warmup_steps", "Linear warm-up steps.", OPT),
     decay_steps: Optional[int] = config_option(
@@ -228,6 +236,8 @@ def train(
     """Train on CORPUS (the live app unless --headless)."""
     # The options named like TrainConfig's fields are its overrides: each is said once, above.
     overrides = {k: v for k, v in locals().items() if k in CONFIG_FIELDS and v is not None}
+    if "dropout" in overrides:  # --dropout alone is the dropout throughout, as a char-rnn user means it
+        overrides.setdefault("late_dropout", overrides["dropout"])
     if byte_level:
         overrides["vocab"] = "byte"
     from rnn_tui.host.request import LaunchError, TrainRequest

@@ -49,6 +49,8 @@ def tiny_config(**kw):
         threads=1,
     )
     base.update(kw)
+    if "dropout" in kw:  # as the command line does: --dropout alone is fixed
+        base.setdefault("late_dropout", kw["dropout"])
     return TrainConfig(**base)
 
 

@@ -1,5 +1,6 @@
 """The benchmark scripts run (at toy sizes); their figures are read by people, not asserted here."""
 
+import os
 import re
 import subprocess
 import sys
@@ -50,7 +51,9 @@ def test_benchmark_script_runs(args, expect):
 
 
 def test_learning_race_runs_every_contestant_it_names():
-    args = ["--quick", "--marks", "1,2", "--skip", "plain-2x256", "--previous"]
+    # two at a time where the machine has two cores (--jobs: each pinned to its own, one thread)
+    jobs = str(min(2, len(os.sched_getaffinity(0))))
+    args = ["--quick", "--marks", "1,2", "--skip", "plain-2x256", "--previous", "--jobs", jobs]
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.learning_race", *args], capture_output=True, text=True, timeout=300
     )
@@ -60,6 +63,18 @@ def test_learning_race_runs_every_contestant_it_names():
     assert re.search(r"^  defaults: .*min \d\.\d{4}, .*min \d\.\d{4}$", proc.stdout, re.M)
     table = proc.stdout.split("median of 1 round(s)", 1)[1]
     assert "previous - defaults" in table and "plain-2x256" not in table and "nan" not in table
+    assert ("contestants at a time" in proc.stdout) == (jobs == "2")
+
+
+def test_learning_race_refuses_more_jobs_than_cores():
+    too_many = str(len(os.sched_getaffinity(0)) + 1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.learning_race", "--quick", "--jobs", too_many],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0 and "--jobs must be 1 to" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize(

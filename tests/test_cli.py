@@ -1,5 +1,6 @@
 """The rnn-tui command as a user runs it: a real subprocess, its exit code and what it prints."""
 
+import json
 import os
 import subprocess
 import sys
@@ -90,6 +91,19 @@ def test_train_sample_info_resume(small_corpus, tmp_path):
     assert more.returncode == 0, more.stderr
     assert "resumed at step 30" in more.stdout and "at step 40" in more.stdout
     assert len(list(runs.iterdir())) == 1  # continued in the same run directory
+
+
+def test_dropout_alone_is_fixed_and_the_default_rises(small_corpus, tmp_path):
+    """--dropout P alone means P throughout (char-rnn's meaning); the default rises to 0.3."""
+    for args, late, runs in (([], 0.3, tmp_path / "a"), (["--dropout", "0.2"], 0.2, tmp_path / "b")):
+        proc = rnn_tui(small_corpus, "--headless", "--max-steps", "2", *TINY, *args, "--runs-dir", runs)
+        assert proc.returncode == 0, proc.stderr
+        (run,) = runs.iterdir()
+        assert json.loads((run / "config.json").read_text())["config"]["late_dropout"] == late
+    assert (
+        "rising to 0.3 from pass 10 to pass 30"
+        in rnn_tui(small_corpus, "--headless", "--max-steps", "2", *TINY, "--runs-dir", tmp_path / "c").stdout
+    )
 
 
 def test_sample_skips_unknown_prime_characters_with_a_warning(small_corpus, tmp_path):

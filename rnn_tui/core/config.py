@@ -65,6 +65,7 @@ RANGES: dict[str, Range] = {
     "hidden": Range(int, 1, 8192),
     "embed": Range(int, 1, 8192),
     "dropout": Range(float, 0.0, 1.0, high_open=True),
+    "late_dropout": Range(float, 0.0, 1.0, high_open=True),
     "lr": Range(float, 0.0, 10.0, low_open=True),
     "min_lr_ratio": Range(float, 0.0, 1.0),
     "warmup_steps": Range(int, 0, 10**9),
@@ -122,6 +123,8 @@ class TrainConfig:
     hidden: int = 256
     embed: int = 64
     dropout: float = 0.1
+    # rises to this from the 10th to the 30th pass over the text (see trainer.dropout_at)
+    late_dropout: float = 0.3
     # optimisation
     lr: float = 6e-3
     min_lr_ratio: float = 0.1
@@ -179,7 +182,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        d = {k: v for k, v in d.items() if k in names}
+        if "dropout" in d and "late_dropout" not in d:  # a run from before the rise keeps its dropout
+            d["late_dropout"] = d["dropout"]
+        return cls(**d)
 
     # Options that define the model and data layout: a resumed run must keep them.
     ARCHITECTURE = ("vocab", "cell", "layers", "hidden", "embed")

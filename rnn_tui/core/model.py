@@ -56,6 +56,12 @@ class CharRNN(nn.Module):
                 return self.head(out.float()), state
         return self.head(out), state
 
+    def set_dropout(self, p: float) -> None:
+        """Change the dropout (it has no weights): between the layers and before the output."""
+        self.drop.p = p
+        if self.cfg.layers > 1:
+            self.rnn.dropout = p
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -22,7 +22,7 @@ from . import events as ev
 from .errors import RnnTuiError, first_line, is_out_of_memory, out_of_memory_advice
 from .explorer import Explorer
 from .gpus import GpuMonitor
-from .trainer import BUDGET_DECAY_SHARE, StepRecord, Trainer
+from .trainer import BUDGET_CAP_EPOCHS, BUDGET_DECAY_SHARE, DROPOUT_RISE_EPOCHS, StepRecord, Trainer
 
 
 class Inbox(Protocol):
@@ -570,7 +570,18 @@ class Session:
                 ev.Notice(
                     "info",
                     f"the learning rate decays over the last {BUDGET_DECAY_SHARE:.0%} of the "
-                    f"{cfg.max_minutes:g}-minute budget of training time, whatever the machine's load",
+                    f"{cfg.max_minutes:g}-minute budget of training time, whatever the machine's load, "
+                    f"or by step {t.budget_cap_steps:,} if it gets there first (--decay-steps or "
+                    f"{BUDGET_CAP_EPOCHS} passes over the text: more passes at the peak rate memorise a small text)",
+                )
+            )
+        if cfg.late_dropout > cfg.dropout:
+            start, end = DROPOUT_RISE_EPOCHS
+            self.emit(
+                ev.Notice(
+                    "info",
+                    f"dropout {cfg.dropout:g}, rising to {cfg.late_dropout:g} from pass {start:g} to pass {end:g} "
+                    f"over the training text ({len(t.batches):,} steps a pass), when a small text starts to be memorised",
                 )
             )
         path = None

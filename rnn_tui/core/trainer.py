@@ -121,14 +121,21 @@ WARMUP_SHARE = 0.1  # of a time budget: the longest its warm-up may take
 # (--ema-window) already smooth the noise a long decay would, and a 1-minute budget decayed over
 # the whole minute ended 0.03 nats above one that held the peak for 70 % of it (issue 14).
 BUDGET_DECAY_SHARE = 0.3
+# ... and never trains at a higher rate than the open-ended schedule would at the same step, over
+# --decay-steps or this many passes over the training text, whichever is longer: past them a small
+# corpus is memorised, not learnt, and a budget that held its peak there ended ~0.01 nats above the
+# open-ended run read at the same minute (2-5 minutes of Tiny Shakespeare, issue 14); a large
+# corpus's budget is not cut short by it.
+BUDGET_CAP_EPOCHS = 16
 
 
-def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
+def lr_at(step: int, cfg: TrainConfig, progress: float | None = None, cap_steps: int | None = None) -> float:
     """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` over the run, then flat.
 
     The decay follows ``progress`` (0 to 1) when given: a time budget's share already trained
     (see ``Trainer.time_budgeted``); the rate then holds its peak until ``BUDGET_DECAY_SHARE`` of
-    the budget is left. Otherwise it is a pure function of the step (over ``--max-steps``, else
+    the budget is left, but stays at or below a cosine over ``cap_steps`` steps when given (see
+    ``BUDGET_CAP_EPOCHS``). Otherwise it is a pure function of the step (over ``--max-steps``, else
     ``--decay-steps``), so a resumed run follows exactly the same schedule.
     With a time budget the warm-up also ends by ``WARMUP_SHARE`` of it: on a slow machine its
     steps could be the whole budget, which would then end at the peak rate, never decayed.
@@ -138,6 +145,8 @@ def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
         if cfg.warmup_steps and step < cfg.warmup_steps and t < WARMUP_SHARE:
             return cfg.lr * max((step + 1) / cfg.warmup_steps, t / WARMUP_SHARE)
         t = max(0.0, (t - (1 - BUDGET_DECAY_SHARE)) / BUDGET_DECAY_SHARE)
+        if cap_steps:  # the same cosine: the lower rate is the further position along it
+            t = max(t, min(1.0, (step - cfg.warmup_steps) / max(1, cap_steps - cfg.warmup_steps)))
     elif cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     else:
@@ -146,6 +155,22 @@ def lr_at(step: int, cfg: TrainConfig, progress: float | None = None) -> float:
         t = min(1.0, (step - cfg.warmup_steps) / span)
     low = cfg.lr * cfg.min_lr_ratio
     return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * t))
+
+
+# The passes over the training text over which the dropout rises from --dropout to
+# --late-dropout: by then a small text starts to be memorised. Side by side on one core, Goethe's
+# Faust (0.5 MB) at 10 minutes (48 passes) reached 1.4896 with the rise against 1.5231 with 0.1
+# throughout, equal at 3 minutes; a dropout of 0.3 from the start lost 0.03-0.05 in the first
+# 5 minutes of Tiny Shakespeare (issue 14).
+DROPOUT_RISE_EPOCHS = (10.0, 30.0)
+
+
+def dropout_at(epochs: float, cfg: TrainConfig) -> float:
+    """The dropout after ``epochs`` passes over the training text: ``--dropout``, rising linearly
+    to ``--late-dropout`` over ``DROPOUT_RISE_EPOCHS`` when that is higher (never falling)."""
+    start, end = DROPOUT_RISE_EPOCHS
+    t = min(1.0, max(0.0, (epochs - start) / (end - start)))
+    return cfg.dropout + max(0.0, cfg.late_dropout - cfg.dropout) * t
 
 
 class StepRecord(NamedTuple):
@@ -217,6 +242,7 @@ class Trainer:
         check_memory(self.model_cfg, cfg.batch_size, cfg.seq_len, self.device)
         with out_of_memory_as_error():
             self.model = CharRNN(self.model_cfg).to(self.device)
+            self.dropout = cfg.dropout  # set each step from the passes over the text (dropout_at)
             # before the precision's probe, so the probe tries the model as it will train
             self.model.head_in_fp32 = self.device.type == "cpu"  # see CharRNN.head_in_fp32
             # The averaged model: evaluations, samples and checkpoints' readers use it (see ema_decay).
@@ -306,7 +332,14 @@ class Trainer:
 
     @property
     def lr(self) -> float:
-        return lr_at(self.step, self.cfg, self.schedule_progress if self.time_budgeted else None) * self.lr_scale
+        if not self.time_budgeted:
+            return lr_at(self.step, self.cfg) * self.lr_scale
+        return lr_at(self.step, self.cfg, self.schedule_progress, self.budget_cap_steps) * self.lr_scale
+
+    @property
+    def budget_cap_steps(self) -> int:
+        """The open-ended schedule's length a time budget's rate stays under (``BUDGET_CAP_EPOCHS``)."""
+        return max(self.cfg.decay_steps, BUDGET_CAP_EPOCHS * len(self.batches))
 
     def ema_decay(self, step: int) -> float:
         """The averaged weights follow the last ``ema_window`` of the steps so far (a window that
@@ -328,6 +361,10 @@ class Trainer:
         if self.batch_index == 0:
             self.hidden = zero_state(self.model_cfg, self.cfg.batch_size, self.device)
         x, y = self.batches.get(self.batch_index, self.batches.epoch_offset(self.epoch, self.cfg.seed))
+        dropout = dropout_at(self.epoch_progress, self.cfg)
+        if dropout != self.dropout:
+            self.model.set_dropout(dropout)
+            self.dropout = dropout
         x = x.to(self.device, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
         lr = self.lr

@@ -8,11 +8,12 @@ import torch
 
 from rnn_tui.core import checkpoint as ckpt_io
 from rnn_tui.core import events as ev
+from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.corpus import read_corpus
 from rnn_tui.core.errors import CheckpointError
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import run_session
-from rnn_tui.core.trainer import Trainer, load_for_inference, lr_at
+from rnn_tui.core.trainer import BUDGET_CAP_EPOCHS, Trainer, dropout_at, load_for_inference, lr_at
 from tests.helpers import tiny_config
 
 
@@ -246,6 +247,28 @@ def test_a_resumed_time_budget_continues_its_decay(small_corpus, tmp_path):
     assert back.schedule_progress == 0.5 and back.lr == pytest.approx(t.lr)
 
 
+def test_a_time_budget_never_trains_above_the_open_ended_schedule_of_a_small_corpus():
+    """Past --decay-steps (or 16 passes over a small text) a budget holding its peak only
+    memorises: its rate follows the open-ended cosine there, and still ends at the floor."""
+    cfg = tiny_config(lr=1e-2, warmup_steps=10, decay_steps=110, max_minutes=1.0, min_lr_ratio=0.1)
+    # early in a long budget: the open-ended cosine is lower than the budget's held peak
+    assert lr_at(60, cfg, progress=0.2, cap_steps=110) == pytest.approx(lr_at(60, cfg)) == pytest.approx(0.55e-2)
+    assert lr_at(60, cfg, progress=0.2) == pytest.approx(1e-2)  # no cap: the peak
+    assert lr_at(500, cfg, progress=0.5, cap_steps=110) == pytest.approx(1e-3)  # past the cap: the floor
+    # a cap further away than the budget leaves the budget's own decay, which still ends at the floor
+    assert lr_at(60, cfg, progress=0.85, cap_steps=10**6) == pytest.approx(0.55e-2)
+    assert lr_at(60, cfg, progress=1.0, cap_steps=10**6) == pytest.approx(1e-3)
+    # the warm-up by time is untouched
+    assert lr_at(3, cfg, progress=0.05, cap_steps=110) == pytest.approx(0.5e-2)
+
+
+def test_a_trainer_caps_its_budget_by_decay_steps_or_sixteen_epochs_whichever_is_longer(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path / "a", max_minutes=1.0, decay_steps=7)
+    assert t.budget_cap_steps == BUDGET_CAP_EPOCHS * len(t.batches) > 7
+    t2 = make(small_corpus, tmp_path / "b", max_minutes=1.0, decay_steps=10**6)
+    assert t2.budget_cap_steps == 10**6
+
+
 def test_a_time_budget_ends_its_warm_up_by_a_tenth_of_the_budget_holds_the_peak_and_decays_to_the_floor():
     """On a slow machine a budget may end before warmup_steps: the warm-up then ends by 10 % of
     the budget, and the run still decays to the floor (it used to end at the peak rate)."""
@@ -258,3 +281,30 @@ def test_a_time_budget_ends_its_warm_up_by_a_tenth_of_the_budget_holds_the_peak_
     assert lr_at(300, cfg, progress=0.85 + 0.15 * (1 - math.cos(0.5 * math.pi))) < 0.55e-2
     assert lr_at(20, cfg, progress=1.0) == pytest.approx(1e-3)  # still inside warmup_steps: at the floor
     assert lr_at(50, cfg, progress=0.01) == pytest.approx(0.51e-2)  # a fast machine: by the steps
+
+
+def test_the_dropout_rises_from_the_tenth_to_the_thirtieth_pass_and_never_falls():
+    cfg = TrainConfig(dropout=0.1, late_dropout=0.3)
+    assert dropout_at(0, cfg) == dropout_at(10, cfg) == pytest.approx(0.1)
+    assert dropout_at(20, cfg) == pytest.approx(0.2)
+    assert dropout_at(30, cfg) == dropout_at(500, cfg) == pytest.approx(0.3)
+    assert dropout_at(50, TrainConfig(dropout=0.5, late_dropout=0.3)) == pytest.approx(0.5)  # never falls
+
+
+def test_a_trainer_raises_its_dropout_with_the_passes_and_resumes_with_the_same(small_corpus, tmp_path):
+    t = make(small_corpus, tmp_path, layers=2, dropout=0.1, late_dropout=0.5)
+    steps(t, 1)
+    assert t.model.drop.p == t.model.rnn.dropout == pytest.approx(0.1)
+    t.epoch = 20  # half way up the rise
+    steps(t, 1)
+    assert t.model.drop.p == t.model.rnn.dropout == pytest.approx(0.3, abs=0.01)
+    t.save("manual")
+    back = make(small_corpus, tmp_path, layers=2, dropout=0.1, late_dropout=0.5)
+    back.load_state_dict(ckpt_io.load(t.run.latest))
+    steps(back, 1)
+    assert back.model.drop.p == pytest.approx(t.model.drop.p, abs=0.01)
+
+
+def test_a_run_saved_before_the_rise_keeps_its_dropout_fixed_on_resume():
+    cfg = TrainConfig.from_dict({k: v for k, v in TrainConfig(dropout=0.2).to_dict().items() if k != "late_dropout"})
+    assert cfg.dropout == cfg.late_dropout == 0.2
