@@ -227,6 +227,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "hidden": ("hidden {}", "?"),
     "embed": ("embed {}", "?"),
     "dropout": ("dropout {}", "?"),
+    "late_dropout": ("late dropout {}", "?"),
     "lr": ("lr {}", "?"),
     "min_lr_ratio": ("min lr x{}", "?"),
     "warmup_steps": ("warmup {}", "?"),
@@ -255,6 +256,8 @@ def settings(record: dict[str, Any]) -> dict[str, str]:
     """What a run was trained with and on, as the legend writes it."""
     found = record.get("config")
     cfg: dict[str, Any] = found if isinstance(found, dict) else {}
+    if "dropout" in cfg and "late_dropout" not in cfg:  # saved before the rise: fixed (TrainConfig.from_dict)
+        cfg = {**cfg, "late_dropout": cfg["dropout"]}
     shown = {k: _value(k, cfg.get(k)) for k in LABELS if k in cfg and k not in ("vocab", "device")}
     if cfg.get("max_steps") or cfg.get("max_minutes"):
         shown.pop("decay_steps", None)  # fitted to the budget by the trainer: follows from it
