@@ -207,7 +207,8 @@ def main() -> None:
         else:
             run_rnn_tui(args.corpus, [], float(args.run.split("-", 1)[1]), args.quick, threads)
         return
-    cores = sorted(os.sched_getaffinity(0))
+    # the cores this process may use (--jobs > 1 pins contestants with taskset: Linux)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     if not 1 <= args.jobs <= len(cores):
         raise SystemExit(f"--jobs must be 1 to {len(cores)}, the cores this process may use (got {args.jobs})")
 
@@ -216,7 +217,7 @@ def main() -> None:
     marks_s = [m * unit for m in minutes]
     print(
         f"hardware: {hardware()}"
-        + (f"; {args.jobs} contestants at a time, one core and thread each" if args.jobs > 1 else "")
+        + (f"; but {args.jobs} contestants at a time, each on one core with one thread" if args.jobs > 1 else "")
     )
     print(f"corpus: {args.corpus}; marks: {', '.join(f'{m:g}' for m in minutes)} {'s' if args.quick else 'min'}")
     names = [*PLAIN, "defaults", *(["previous"] if args.previous else []), *(f"budget-{m:g}" for m in marks_s)]

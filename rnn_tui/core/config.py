@@ -110,7 +110,9 @@ class TrainConfig:
     0.2-0.25 at the 3- and 10-minute marks. Sequences of 50 (not char-rnn's 100) and lr 6e-3 (not
     4e-3) learn more per minute (issue 14): twice the updates for the same characters, each a
     little faster on the CPU (the activations kept for backward stay in cache), with the carried
-    state still giving unbounded context; the decay spans the same characters as before."""
+    state still giving unbounded context; the decay spans the same characters as before. The
+    dropout rises to ``late_dropout`` from the 10th to the 30th pass over the text: a fast machine
+    reads a small text dozens of times in minutes (issue 14; see trainer.dropout_at)."""
 
     # data
     vocab: str = "char"  # "char" or "byte"
@@ -174,6 +176,11 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         check_prime(self.prime)
+        if self.late_dropout < self.dropout:  # it would be ignored: the dropout only rises
+            raise ConfigError(
+                f"--late-dropout ({self.late_dropout:g}) must be at least --dropout ({self.dropout:g}): "
+                "the dropout only rises (give --dropout alone for a fixed one)"
+            )
         return self
 
     def to_dict(self) -> dict:

@@ -105,6 +105,7 @@ class Session:
         self.fail_step = -1
         self.total_rollbacks = 0
         self.skipped_steps = 0  # updates the loss scaler skipped (fp16), this session
+        self.rise_told = False  # the notice that the dropout starts to rise (tell_dropout_rise)
         self.skipped_in_a_row = 0
         # the last evaluation: its step (on the --eval-every grid at the start), when, what it cost
         self.last_eval_step = trainer.step - trainer.step % trainer.cfg.eval_every
@@ -249,11 +250,27 @@ class Session:
                     gpus=self.gpus,
                 )
             )
+        self.tell_dropout_rise()
         if failure is not None:
             self.rollback(rows[failure[0]].step, failure[1])
         elif self.clock >= self.next_snapshot and self.good_step != t.step and not self.skipped_in_a_row:
             self.take_snapshot()  # (not in a run of skipped steps: the scale there may be on its way to 0)
         self.tell_file_notes()
+
+    def tell_dropout_rise(self) -> None:
+        """Once, when the dropout starts to rise (``DROPOUT_RISE_EPOCHS``): what and why."""
+        t, cfg = self.t, self.t.cfg
+        start, end = DROPOUT_RISE_EPOCHS
+        if self.rise_told or cfg.late_dropout <= cfg.dropout or not start <= t.epoch_progress < end:
+            return
+        self.rise_told = True
+        self.emit(
+            ev.Notice(
+                "info",
+                f"pass {t.epoch_progress:.0f} over the training text: the dropout rises from {cfg.dropout:g} "
+                f"(now {t.dropout:.2f}) to {cfg.late_dropout:g} by pass {end:g}, so the model does not memorise it",
+            )
+        )
 
     def sample_gpus(self) -> None:
         """Every GPU's utilisation, memory, temperature and power, every ``GPU_SAMPLE_EVERY``
@@ -571,17 +588,7 @@ class Session:
                     "info",
                     f"the learning rate decays over the last {BUDGET_DECAY_SHARE:.0%} of the "
                     f"{cfg.max_minutes:g}-minute budget of training time, whatever the machine's load, "
-                    f"or by step {t.budget_cap_steps:,} if it gets there first (--decay-steps or "
-                    f"{BUDGET_CAP_EPOCHS} passes over the text: more passes at the peak rate memorise a small text)",
-                )
-            )
-        if cfg.late_dropout > cfg.dropout:
-            start, end = DROPOUT_RISE_EPOCHS
-            self.emit(
-                ev.Notice(
-                    "info",
-                    f"dropout {cfg.dropout:g}, rising to {cfg.late_dropout:g} from pass {start:g} to pass {end:g} "
-                    f"over the training text ({len(t.batches):,} steps a pass), when a small text starts to be memorised",
+                    f"or by step {t.budget_cap_steps:,} if sooner (--decay-steps or {BUDGET_CAP_EPOCHS} passes over the text)",
                 )
             )
         path = None

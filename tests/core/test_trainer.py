@@ -10,7 +10,7 @@ from rnn_tui.core import checkpoint as ckpt_io
 from rnn_tui.core import events as ev
 from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.corpus import read_corpus
-from rnn_tui.core.errors import CheckpointError
+from rnn_tui.core.errors import CheckpointError, ConfigError
 from rnn_tui.core.runs import RunDir
 from rnn_tui.core.session import run_session
 from rnn_tui.core.trainer import BUDGET_CAP_EPOCHS, Trainer, dropout_at, load_for_inference, lr_at
@@ -288,7 +288,8 @@ def test_the_dropout_rises_from_the_tenth_to_the_thirtieth_pass_and_never_falls(
     assert dropout_at(0, cfg) == dropout_at(10, cfg) == pytest.approx(0.1)
     assert dropout_at(20, cfg) == pytest.approx(0.2)
     assert dropout_at(30, cfg) == dropout_at(500, cfg) == pytest.approx(0.3)
-    assert dropout_at(50, TrainConfig(dropout=0.5, late_dropout=0.3)) == pytest.approx(0.5)  # never falls
+    with pytest.raises(ConfigError, match="--late-dropout .* must be at least --dropout"):
+        TrainConfig(dropout=0.5, late_dropout=0.3).validate()  # it would be ignored: refused
 
 
 def test_a_trainer_raises_its_dropout_with_the_passes_and_resumes_with_the_same(small_corpus, tmp_path):
