@@ -236,8 +236,7 @@ def train(
     """Train on CORPUS (the live app unless --headless)."""
     # The options named like TrainConfig's fields are its overrides: each is said once, above.
     overrides = {k: v for k, v in locals().items() if k in CONFIG_FIELDS and v is not None}
-    if "dropout" in overrides:  # --dropout alone is the dropout throughout, as a char-rnn user means it
-        overrides.setdefault("late_dropout", overrides["dropout"])
+    overrides = TrainConfig.fixed_dropout_when_alone(overrides)
     if byte_level:
         overrides["vocab"] = "byte"
     from rnn_tui.host.request import LaunchError, TrainRequest

@@ -48,9 +48,7 @@ def tiny_config(**kw):
         device="cpu",
         threads=1,
     )
-    base.update(kw)
-    if "dropout" in kw:  # as the command line does: --dropout alone is fixed
-        base.setdefault("late_dropout", kw["dropout"])
+    base.update(TrainConfig.fixed_dropout_when_alone(kw))  # as the command line does
     return TrainConfig(**base)
 
 

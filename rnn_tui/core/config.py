@@ -186,13 +186,19 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @staticmethod
+    def fixed_dropout_when_alone(overrides: dict) -> dict:
+        """``overrides`` with ``late_dropout`` equal to ``dropout`` when only the dropout is given:
+        ``--dropout P`` alone is the dropout throughout, as a char-rnn user means it."""
+        if "dropout" in overrides and "late_dropout" not in overrides:
+            return {**overrides, "late_dropout": overrides["dropout"]}
+        return overrides
+
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        if "dropout" in d and "late_dropout" not in d:  # a run from before the rise keeps its dropout
-            d["late_dropout"] = d["dropout"]
-        return cls(**d)
+        # a run saved before the rise has no late dropout: it keeps its dropout fixed
+        return cls(**cls.fixed_dropout_when_alone({k: v for k, v in d.items() if k in names}))
 
     # Options that define the model and data layout: a resumed run must keep them.
     ARCHITECTURE = ("vocab", "cell", "layers", "hidden", "embed")

@@ -129,6 +129,11 @@ BUDGET_DECAY_SHARE = 0.3
 BUDGET_CAP_EPOCHS = 16
 
 
+def decay_position(step: int, warmup_steps: int, total_steps: int) -> float:
+    """How far (0 to 1) a cosine decay from the end of the warm-up to ``total_steps`` is at ``step``."""
+    return min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+
+
 def lr_at(step: int, cfg: TrainConfig, progress: float | None = None, cap_steps: int | None = None) -> float:
     """Linear warmup, then cosine decay to ``lr * min_lr_ratio`` over the run, then flat.
 
@@ -146,13 +151,11 @@ def lr_at(step: int, cfg: TrainConfig, progress: float | None = None, cap_steps:
             return cfg.lr * max((step + 1) / cfg.warmup_steps, t / WARMUP_SHARE)
         t = max(0.0, (t - (1 - BUDGET_DECAY_SHARE)) / BUDGET_DECAY_SHARE)
         if cap_steps:  # the same cosine: the lower rate is the further position along it
-            t = max(t, min(1.0, (step - cfg.warmup_steps) / max(1, cap_steps - cfg.warmup_steps)))
+            t = max(t, decay_position(step, cfg.warmup_steps, cap_steps))
     elif cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     else:
-        total = cfg.max_steps if cfg.max_steps else cfg.decay_steps
-        span = max(1, total - cfg.warmup_steps)
-        t = min(1.0, (step - cfg.warmup_steps) / span)
+        t = decay_position(step, cfg.warmup_steps, cfg.max_steps if cfg.max_steps else cfg.decay_steps)
     low = cfg.lr * cfg.min_lr_ratio
     return low + 0.5 * (cfg.lr - low) * (1 + math.cos(math.pi * t))
 
