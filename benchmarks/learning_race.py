@@ -47,7 +47,14 @@ OPEN_TARGETS = {1: 0.03, 2: 0.03, 3: 0.04, 5: 0.04, 10: 0.04}
 BUDGET_TARGETS = {1: 0.04, 2: 0.04, 3: 0.05, 5: 0.05, 10: 0.05}
 PLAIN = ("plain-2x128", "plain-2x256")
 # the defaults before issue 14's tuning (fp32 on every CPU then), for the check that the new ones are no worse on other corpora
-PREVIOUS_DEFAULTS = {"seq_len": 100, "lr": 4e-3, "decay_steps": 5000, "precision": "fp32", "late_dropout": 0.1}
+PREVIOUS_DEFAULTS = {
+    "seq_len": 100,
+    "lr": 4e-3,
+    "decay_steps": 5000,
+    "precision": "fp32",
+    "late_dropout": 0.1,
+    "weight_decay": 0.0,
+}
 
 
 # ----------------------------------------------------------------------------- contestants

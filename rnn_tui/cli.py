@@ -171,7 +171,9 @@ def train(
     decay_steps: Optional[int] = config_option(
         "decay_steps", "Cosine decay length when neither --max-steps nor --max-minutes is set.", OPT
     ),
-    weight_decay: Optional[float] = config_option("weight_decay", "AdamW weight decay.", OPT),
+    weight_decay: Optional[float] = config_option(
+        "weight_decay", "AdamW weight decay on the weight matrices (not the biases).", OPT
+    ),
     ema_window: Optional[float] = config_option(
         "ema_window", "Evaluate and sample weights averaged over this share of the steps so far (0: off).", OPT
     ),

@@ -53,6 +53,7 @@ from .model import (
     training_bytes,
     zero_state,
 )
+from .optimizer import parameter_groups, regrouped, set_weight_decay
 from .precision import (
     ModelProbe,
     Precision,
@@ -273,10 +274,9 @@ class Trainer:
             fused = self.precision.loss_scaling or self.device.type == "cuda"
             self.optimizer_flags = {"fused": True, "foreach": None} if fused else {"fused": None, "foreach": True}
             self.optimizer = torch.optim.AdamW(
-                self.model.parameters(),
+                parameter_groups(self.model, cfg.weight_decay),
                 lr=cfg.lr,
                 betas=(0.9, 0.99),
-                weight_decay=cfg.weight_decay,
                 fused=self.optimizer_flags["fused"],
                 foreach=self.optimizer_flags["foreach"],
             )
@@ -562,9 +562,9 @@ class Trainer:
             self.model.load_state_dict(ck["model"])
             if self.ema_model is not None:  # a checkpoint without averaged weights starts them afresh
                 self.ema_model.load_state_dict(ck.get("ema_model", ck["model"]))
-            self.optimizer.load_state_dict(ck["optimizer"])
-            for group in self.optimizer.param_groups:  # the optimiser's saved settings yield to this run's
-                group["weight_decay"] = self.cfg.weight_decay
+            self.optimizer.load_state_dict(regrouped(ck["optimizer"], self.model))
+            set_weight_decay(self.optimizer, self.cfg.weight_decay)  # the saved settings yield to this run's
+            for group in self.optimizer.param_groups:
                 group.update(self.optimizer_flags)  # fused or not is this device's and precision's choice
             for p in self.model.parameters():  # a damaged file could fail only at the first step
                 for key, value in self.optimizer.state.get(p, {}).items():

@@ -139,8 +139,46 @@ def test_resume_may_change_dropout_and_weight_decay(small_corpus, tmp_path):
     path = make(small_corpus, tmp_path / "a", layers=2, dropout=0.0).save("manual")
     t = make(small_corpus, tmp_path / "b", layers=2, dropout=0.3, weight_decay=0.05)
     t.load_state_dict(ckpt_io.load(path))
-    assert t.optimizer.param_groups[0]["weight_decay"] == 0.05
+    decayed, not_decayed = t.optimizer.param_groups
+    assert decayed["weight_decay"] == 0.05 and not_decayed["weight_decay"] == 0.0
     steps(t, 2)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_decay_falls_on_the_weight_matrices_not_the_biases(small_corpus, tmp_path, cell):
+    # a decayed forget-gate bias would drift from 1 (remember) towards 0 (forget): model.py's init
+    t = make(small_corpus, tmp_path, cell=cell, layers=2, weight_decay=0.1)
+    decayed, not_decayed = t.optimizer.param_groups
+    names = {id(p): n for n, p in t.model.named_parameters()}
+    assert decayed["weight_decay"] == 0.1 and not_decayed["weight_decay"] == 0.0
+    assert sorted(names[id(p)] for p in not_decayed["params"]) == sorted(
+        n for n, p in t.model.named_parameters() if n.endswith("bias") or "bias_" in n
+    )
+    assert {names[id(p)] for p in decayed["params"]} >= {"rnn.weight_hh_l0", "rnn.weight_ih_l1", "head.weight"}
+    assert len(decayed["params"]) + len(not_decayed["params"]) == len(list(t.model.parameters()))
+
+
+def test_a_checkpoint_whose_optimiser_has_one_group_resumes_exactly(small_corpus, tmp_path, monkeypatch):
+    # Checkpoints saved before the groups had every parameter in one: they resume with their moments.
+    import rnn_tui.core.trainer as trainer_module
+
+    def one_group(model, weight_decay):
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "parameter_groups", one_group)
+        straight = make(small_corpus, tmp_path / "a", layers=2, weight_decay=0.0)
+        expected = steps(straight, 20)
+        old = make(small_corpus, tmp_path / "b", layers=2, weight_decay=0.0)
+        got = steps(old, 10)
+        path = old.save("manual")
+    assert len(ckpt_io.load(path)["optimizer"]["param_groups"]) == 1
+
+    resumed = make(small_corpus, tmp_path / "c", layers=2, weight_decay=0.0)
+    resumed.load_state_dict(ckpt_io.load(path))
+    assert len(resumed.optimizer.param_groups) == 2
+    got += steps(resumed, 10)
+    assert got == pytest.approx(expected, abs=1e-6)
 
 
 def test_resume_other_architecture_is_refused(small_corpus, tmp_path):
