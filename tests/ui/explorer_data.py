@@ -38,7 +38,7 @@ def make_checkpoint(folder: Path) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        # ema_window=0 (the raw weights), a fixed decay and fp32: these screens do not change with
+        # ema_window=0 (the raw weights), a fixed decay, no weight decay and fp32: these screens do not change with
         # the defaults, nor with the CPU (one with bf16 instructions would train in bf16 otherwise)
         cfg = tiny_config(
             precision="fp32",
@@ -52,6 +52,7 @@ def make_checkpoint(folder: Path) -> Path:
             lr=1e-2,
             ema_window=0.0,
             decay_steps=5000,
+            weight_decay=0.0,
         )
         trainer = Trainer(cfg, read_corpus(corpus_file), run=RunDir(folder / "run"))
         for _ in range(150):
