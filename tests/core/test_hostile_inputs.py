@@ -110,7 +110,7 @@ ODD_NUMBERS = st.one_of(
 @FUZZ
 @given(st.dictionaries(st.sampled_from(sorted(TrainConfig().to_dict())), ODD_NUMBERS, max_size=4))
 def test_every_option_is_in_its_range_or_refused_in_one_line(values):
-    cfg = TrainConfig(**values)
+    cfg = TrainConfig(**TrainConfig.fixed_dropout_when_alone(values))  # as the command line builds it
     try:
         cfg.validate()
     except ConfigError as exc:
