@@ -16,11 +16,16 @@ import torch
 DECAYED, NOT_DECAYED = 0, 1  # the groups' order in the optimiser
 
 
+def is_decayed(param: torch.Tensor) -> bool:
+    """A weight matrix (embedding, recurrent and input weights, the head), not a bias."""
+    return param.dim() >= 2
+
+
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     params = list(model.parameters())
     return [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        {"params": [p for p in params if is_decayed(p)], "weight_decay": weight_decay},
+        {"params": [p for p in params if not is_decayed(p)], "weight_decay": 0.0},
     ]
 
 
@@ -42,8 +47,8 @@ def regrouped(saved: dict, model: torch.nn.Module) -> dict:
     params = list(model.parameters())
     if not isinstance(ids, list) or len(ids) != len(params):
         return saved
-    decayed = [i for i, p in zip(ids, params) if p.dim() >= 2]
-    not_decayed = [i for i, p in zip(ids, params) if p.dim() < 2]
+    decayed = [i for i, p in zip(ids, params) if is_decayed(p)]
+    not_decayed = [i for i, p in zip(ids, params) if not is_decayed(p)]
     settings = {k: v for k, v in groups[0].items() if k != "params"}
     return {
         **saved,

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_tui.core.config import TrainConfig
 from rnn_tui.core.files import open_regular
 from rnn_tui.core.runs import RunDir, RunDirError, finite_number, read_json_object
 
@@ -256,8 +257,7 @@ def settings(record: dict[str, Any]) -> dict[str, str]:
     """What a run was trained with and on, as the legend writes it."""
     found = record.get("config")
     cfg: dict[str, Any] = found if isinstance(found, dict) else {}
-    if "dropout" in cfg and "late_dropout" not in cfg:  # saved before the rise: fixed (TrainConfig.from_dict)
-        cfg = {**cfg, "late_dropout": cfg["dropout"]}
+    cfg = TrainConfig.fixed_dropout_when_alone(cfg)  # a run saved before the rise: its dropout was fixed
     shown = {k: _value(k, cfg.get(k)) for k in LABELS if k in cfg and k not in ("vocab", "device")}
     if cfg.get("max_steps") or cfg.get("max_minutes"):
         shown.pop("decay_steps", None)  # fitted to the budget by the trainer: follows from it
